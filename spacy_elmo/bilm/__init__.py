@@ -1,0 +1,6 @@
+"""ELMo's biLM in plain PyTorch: no spaCy or Thinc imports below this folder."""
+from .bilm import BiLM
+from .options import BiLMOptions, OptionsError
+from .weights import WeightFileError, load_bilm, save_bilm
+
+__all__ = ["BiLM", "BiLMOptions", "OptionsError", "WeightFileError", "load_bilm", "save_bilm"]

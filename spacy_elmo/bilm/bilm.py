@@ -1,0 +1,165 @@
+"""The ELMo biLM: character encoder + separate forward and backward stacks of projected LSTMs."""
+from typing import Dict, List, Optional, Sequence
+
+import numpy
+import torch
+from torch import nn
+
+from .char_cnn import CharCNN, CharCNNCache
+from .chars import batch_to_char_ids, bos_char_ids, eos_char_ids
+from .lstm import ProjectedLSTM, State
+from .options import BiLMOptions
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row of time-major x (T, B, D) within its own length; padding stays in place.
+    Applying it twice is the identity, so it also undoes itself."""
+    T = x.shape[0]
+    steps = torch.arange(T, device=x.device).unsqueeze(1)  # (T, 1)
+    index = torch.where(steps < lengths.unsqueeze(0), lengths.unsqueeze(0) - 1 - steps, steps)
+    return x.gather(0, index.unsqueeze(-1).expand_as(x))
+
+
+class BiLM(nn.Module):
+    """ELMo's bidirectional language model, bilm-tf compatible.
+
+    forward() takes character ids without sentence boundaries (B, T, max_chars), zero-padded, and returns
+    n_layers + 1 activations (B, T, 2 * projection_dim) with <S> and </S> already stripped.
+    Stateless by default: every sentence starts from zero state. With stateful=True the final LSTM state of
+    batch row i is the initial state of row i in the next call, as in AllenNLP / bilm-tf (reset_states())."""
+
+    def __init__(self, options: BiLMOptions, stateful: bool = False, char_cache_size: int = 0) -> None:
+        super().__init__()
+        self.options = options
+        self.stateful = stateful
+        self.char_cnn = CharCNN(options)
+        P, C, o = options.projection_dim, options.lstm_dim, options
+        self.forward_layers = nn.ModuleList(ProjectedLSTM(P, C, P, o.cell_clip, o.proj_clip) for _ in range(o.n_layers))
+        self.backward_layers = nn.ModuleList(ProjectedLSTM(P, C, P, o.cell_clip, o.proj_clip) for _ in range(o.n_layers))
+        self.char_cache: Optional[CharCNNCache] = CharCNNCache(char_cache_size) if char_cache_size > 0 else None
+        self._states: Optional[List[State]] = None  # per (direction, layer), rows in caller's order
+        max_chars = options.max_characters_per_token
+        self.register_buffer("bos_ids", torch.as_tensor(bos_char_ids(max_chars)), persistent=False)
+        self.register_buffer("eos_ids", torch.as_tensor(eos_char_ids(max_chars)), persistent=False)
+
+    @property
+    def output_dim(self) -> int:
+        return self.options.output_dim
+
+    @property
+    def n_outputs(self) -> int:
+        return self.options.n_outputs
+
+    def reset_states(self) -> None:
+        self._states = None
+
+    def add_boundaries(self, char_ids: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
+        """(B, T, K) -> (B, T + 2, K) with <S> first and </S> after each row's last token; lengths (B,)."""
+        B, T, K = char_ids.shape
+        n_tokens = (char_ids > 0).any(-1).sum(1)
+        out = char_ids.new_zeros(B, T + 2, K)
+        out[:, 1 : T + 1] = char_ids
+        out[:, 0] = self.bos_ids
+        out[torch.arange(B, device=char_ids.device), n_tokens + 1] = self.eos_ids
+        return out, n_tokens + 2
+
+    def encode_tokens(self, char_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Token vectors (B, T, P) for the valid positions, zeros elsewhere."""
+        B, T, _ = char_ids.shape
+        valid = torch.arange(T, device=char_ids.device).unsqueeze(0) < lengths.unsqueeze(1)
+        ids = char_ids[valid]
+        if self.char_cache is not None and not torch.is_grad_enabled():
+            vectors = self.char_cache.encode(self.char_cnn, ids)
+        else:
+            vectors = self.char_cnn(ids)
+        out = vectors.new_zeros(B, T, vectors.shape[-1])
+        out[valid] = vectors
+        return out
+
+    def _initial_states(self, order: torch.Tensor, B: int) -> List[Optional[State]]:
+        n_stacks = 2 * self.options.n_layers
+        if not self.stateful or self._states is None:
+            return [None] * n_stacks
+        initial: List[Optional[State]] = []
+        for h_all, c_all in self._states:
+            h = h_all.new_zeros(B, h_all.shape[1])
+            c = c_all.new_zeros(B, c_all.shape[1])
+            keep = min(B, h_all.shape[0])
+            h[:keep], c[:keep] = h_all[:keep], c_all[:keep]
+            initial.append((h[order], c[order]))
+        return initial
+
+    def _store_states(self, finals: List[State], order: torch.Tensor) -> None:
+        new_states = []
+        for i, (h, c) in enumerate(finals):
+            h, c = h.detach(), c.detach()
+            B = h.shape[0]
+            if self._states is not None and self._states[i][0].shape[0] > B:
+                h_all, c_all = self._states[i][0].clone(), self._states[i][1].clone()
+            else:
+                h_all, c_all = h.new_zeros(h.shape), c.new_zeros(c.shape)
+            h_all[order], c_all[order] = h, c
+            new_states.append((h_all, c_all))
+        self._states = new_states
+
+    def forward(self, char_ids: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """char_ids (B, T, K) -> {"activations": (L, B, T, 2P), "mask": (B, T) bool}."""
+        B, T, _ = char_ids.shape
+        with_bounds, lengths = self.add_boundaries(char_ids)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        lengths_sorted = lengths[order]
+        length_list = lengths_sorted.tolist()
+        batch_sizes = [sum(1 for n in length_list if n > t) for t in range(T + 2)]
+        tokens = self.encode_tokens(with_bounds[order], lengths_sorted).transpose(0, 1)  # (T+2, B, P)
+        initial = self._initial_states(order, B)
+        outputs: List[torch.Tensor] = [torch.cat([tokens, tokens], dim=-1)]
+        finals: List[State] = []
+        directions = []
+        for d, layers in enumerate((self.forward_layers, self.backward_layers)):
+            x = tokens if d == 0 else reverse_padded(tokens, lengths_sorted)
+            per_layer = []
+            for i, layer in enumerate(layers):
+                out, final = layer(x, batch_sizes, initial[d * len(layers) + i])
+                if i > 0 and self.options.use_skip_connections:
+                    out = out + x
+                finals.append(final)
+                per_layer.append(out if d == 0 else reverse_padded(out, lengths_sorted))
+                x = out
+            directions.append(per_layer)
+        for fwd, bwd in zip(*directions):
+            outputs.append(torch.cat([fwd, bwd], dim=-1))
+        if self.stateful:
+            self._store_states(finals, order)
+        unsort = torch.empty_like(order)
+        unsort[order] = torch.arange(B, device=order.device)
+        # (L, T+2, B, 2P) -> (L, B, T, 2P) in caller's order, boundaries stripped
+        stacked = torch.stack(outputs).transpose(1, 2)[:, unsort]
+        n_tokens = lengths - 2
+        mask = torch.arange(T, device=char_ids.device).unsqueeze(0) < n_tokens.unsqueeze(1)
+        # Drop <S> at 0; </S> sits at n_tokens + 1, beyond each row's mask, and is zeroed below.
+        activations = stacked[:, :, 1 : T + 1] * mask.unsqueeze(0).unsqueeze(-1)
+        return {"activations": activations, "mask": mask}
+
+    @torch.no_grad()
+    def embed_sentences(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> List[numpy.ndarray]:
+        """Token lists -> float32 arrays (n_layers + 1, n_tokens, 2P), in input order.
+        Stateless mode sorts by length for speed; stateful mode keeps the given order (row i carries state)."""
+        was_training = self.training
+        self.eval()
+        try:
+            device = next(self.parameters()).device
+            order = list(range(len(sentences)))
+            if not self.stateful:
+                order.sort(key=lambda i: -len(sentences[i]))
+            results: List[Optional[numpy.ndarray]] = [None] * len(sentences)
+            max_chars = self.options.max_characters_per_token
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                batch = [sentences[i] for i in rows]
+                ids = torch.as_tensor(batch_to_char_ids(batch, max_chars), device=device)
+                acts = self(ids)["activations"].float().cpu().numpy()
+                for j, i in enumerate(rows):
+                    results[i] = numpy.ascontiguousarray(acts[:, j, : len(sentences[i])])
+            return results  # type: ignore[return-value]
+        finally:
+            self.train(was_training)

@@ -1,0 +1,63 @@
+"""Character encoder: char embeddings -> convolutions -> max over positions -> highway -> projection."""
+from collections import OrderedDict
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .highway import Highway
+from .options import BiLMOptions
+
+
+class CharCNN(nn.Module):
+    def __init__(self, options: BiLMOptions) -> None:
+        super().__init__()
+        self.options = options
+        # Row 0 is the padding id ("no character"); bilm-tf's file has 261 rows, we hold 262.
+        self.char_embed = nn.Embedding(262, options.char_dim, padding_idx=0)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(options.char_dim, n, kernel_size=width) for width, n in options.filters
+        )
+        self.activation = torch.tanh if options.activation == "tanh" else torch.relu
+        self.highway = Highway(options.n_filters, options.n_highway)
+        self.projection = nn.Linear(options.n_filters, options.projection_dim)
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """(..., max_chars) int64 -> (..., projection_dim)."""
+        lead = char_ids.shape[:-1]
+        flat = char_ids.reshape(-1, char_ids.shape[-1])
+        chars = self.char_embed(flat).transpose(1, 2)  # (N, char_dim, max_chars)
+        # max then activation == activation then max for monotonic activations, and is cheaper.
+        pooled = [self.activation(conv(chars).amax(dim=-1)) for conv in self.convs]
+        x = self.highway(torch.cat(pooled, dim=-1))
+        return self.projection(x).reshape(*lead, -1)
+
+
+class CharCNNCache:
+    """Bounded LRU of token vectors keyed by the word's character ids, for inference only."""
+
+    def __init__(self, max_size: int = 100_000) -> None:
+        self.max_size = max_size
+        self._store: "OrderedDict[bytes, torch.Tensor]" = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def clear(self) -> None:
+        self._store.clear()
+
+    def encode(self, encoder: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
+        """Same as encoder(char_ids) for (N, max_chars) ids, computing only unseen words."""
+        keys = [row.tobytes() for row in char_ids.cpu().numpy()]
+        missing = OrderedDict((k, i) for i, k in enumerate(keys) if k not in self._store)
+        if missing:
+            rows = torch.as_tensor(list(missing.values()), device=char_ids.device)
+            vectors = encoder(char_ids[rows])
+            for key, vector in zip(missing, vectors):
+                self._store[key] = vector.clone()  # a view would pin the whole batch's storage
+        out = torch.stack([self._store[k] for k in keys]) if keys else char_ids.new_zeros((0, encoder.options.projection_dim), dtype=torch.float32)
+        for key in keys:
+            self._store.move_to_end(key)
+        while len(self._store) > self.max_size:
+            self._store.popitem(last=False)
+        return out

@@ -1,0 +1,129 @@
+"""The biLM hyper-parameters, read from and written to bilm-tf's options.json."""
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Tuple, Union
+
+ACTIVATIONS = ("relu", "tanh")
+
+
+class OptionsError(ValueError):
+    pass
+
+
+@dataclass
+class BiLMOptions:
+    lstm_dim: int = 4096
+    projection_dim: int = 512
+    n_layers: int = 2
+    cell_clip: float = 3.0
+    proj_clip: float = 3.0
+    use_skip_connections: bool = True
+    char_dim: int = 16
+    filters: List[Tuple[int, int]] = field(
+        default_factory=lambda: [(1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024)]
+    )
+    n_highway: int = 2
+    activation: str = "relu"
+    n_characters: int = 262
+    max_characters_per_token: int = 50
+    # Keys of options.json we do not interpret (e.g. training settings) are kept so save writes them back.
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.filters = [(int(w), int(n)) for w, n in self.filters]
+        problems = []
+        if self.activation not in ACTIVATIONS:
+            problems.append(f"char_cnn.activation is {self.activation!r}; supported: {', '.join(ACTIVATIONS)}")
+        if self.n_characters not in (261, 262):
+            problems.append(f"char_cnn.n_characters is {self.n_characters}; bilm-tf models use 261 or 262")
+        if self.max_characters_per_token < 3:
+            problems.append("char_cnn.max_characters_per_token must be at least 3")
+        if self.n_layers < 1 or self.lstm_dim < 1 or self.projection_dim < 1:
+            problems.append("lstm.n_layers, lstm.dim and lstm.projection_dim must be positive")
+        if not self.filters:
+            problems.append("char_cnn.filters is empty")
+        for width, _ in self.filters:
+            if width > self.max_characters_per_token:
+                problems.append(f"filter width {width} exceeds max_characters_per_token")
+        if problems:
+            raise OptionsError("Unsupported biLM options: " + "; ".join(problems))
+
+    @property
+    def n_filters(self) -> int:
+        return sum(n for _, n in self.filters)
+
+    @property
+    def output_dim(self) -> int:
+        return 2 * self.projection_dim
+
+    @property
+    def n_outputs(self) -> int:
+        """Layers written per token: the token layer plus one per LSTM layer."""
+        return self.n_layers + 1
+
+    def flops_per_token(self) -> int:
+        """Forward multiply-adds x2 per token: convs, highway, projection, LSTMs (both directions)."""
+        conv = sum(2 * width * self.char_dim * n * (self.max_characters_per_token - width + 1) for width, n in self.filters)
+        highway = self.n_highway * 2 * 2 * self.n_filters * self.n_filters
+        proj = 2 * self.n_filters * self.projection_dim
+        P, C = self.projection_dim, self.lstm_dim
+        lstm = 2 * self.n_layers * (2 * (P + P) * 4 * C + 2 * C * P)
+        return conv + highway + proj + lstm
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "BiLMOptions":
+        try:
+            lstm, cnn = data["lstm"], data["char_cnn"]
+            kwargs = dict(
+                lstm_dim=int(lstm["dim"]),
+                projection_dim=int(lstm["projection_dim"]),
+                n_layers=int(lstm["n_layers"]),
+                cell_clip=float(lstm.get("cell_clip") or 0.0),
+                proj_clip=float(lstm.get("proj_clip") or 0.0),
+                use_skip_connections=bool(lstm.get("use_skip_connections", True)),
+                char_dim=int(cnn["embedding"]["dim"]),
+                filters=[tuple(f) for f in cnn["filters"]],
+                n_highway=int(cnn.get("n_highway", 0)),
+                activation=str(cnn.get("activation", "relu")),
+                n_characters=int(cnn.get("n_characters", 262)),
+                max_characters_per_token=int(cnn.get("max_characters_per_token", 50)),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise OptionsError(f"options.json is missing or has a malformed key: {err!r}") from err
+        extra = {k: v for k, v in data.items() if k not in ("lstm", "char_cnn")}
+        return cls(**kwargs, extra=extra)
+
+    def to_dict(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = dict(self.extra)
+        data["lstm"] = {
+            "dim": self.lstm_dim,
+            "projection_dim": self.projection_dim,
+            "n_layers": self.n_layers,
+            "cell_clip": self.cell_clip,
+            "proj_clip": self.proj_clip,
+            "use_skip_connections": self.use_skip_connections,
+        }
+        data["char_cnn"] = {
+            "embedding": {"dim": self.char_dim},
+            "filters": [list(f) for f in self.filters],
+            "n_highway": self.n_highway,
+            "activation": self.activation,
+            "n_characters": self.n_characters,
+            "max_characters_per_token": self.max_characters_per_token,
+        }
+        return data
+
+    @classmethod
+    def from_file(cls, path: Union[str, Path]) -> "BiLMOptions":
+        path = Path(path)
+        if not path.is_file():
+            raise OptionsError(f"Options file not found: {path}. Expected bilm-tf's options.json.")
+        try:
+            data = json.loads(path.read_text(encoding="utf8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise OptionsError(f"Options file {path} is not valid JSON: {err}") from err
+        try:
+            return cls.from_dict(data)
+        except OptionsError as err:
+            raise OptionsError(f"{path}: {err}") from err
