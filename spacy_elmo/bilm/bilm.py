@@ -28,9 +28,11 @@ class BiLM(nn.Module):
     Stateless by default: every sentence starts from zero state. With stateful=True the final LSTM state of
     batch row i is the initial state of row i in the next call, as in AllenNLP / bilm-tf (reset_states())."""
 
-    def __init__(self, options: BiLMOptions, stateful: bool = False, char_cache_size: int = 0) -> None:
+    def __init__(self, options: BiLMOptions, stateful: bool = False, char_cache_size: int = 0, dropout: float = 0.0) -> None:
         super().__init__()
         self.options = options
+        # Dropout on every LSTM layer's input, in training mode only (bilm-tf pretraining uses 0.1).
+        self.dropout = dropout
         self.stateful = stateful
         self.char_cnn = CharCNN(options)
         P, C, o = options.projection_dim, options.lstm_dim, options
@@ -103,7 +105,19 @@ class BiLM(nn.Module):
         self._states = new_states
 
     def forward(self, char_ids: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """char_ids (B, T, K) -> {"activations": (L, B, T, 2P), "mask": (B, T) bool}."""
+        """char_ids (B, T, K) -> {"activations": (L, B, T, 2P), "mask": (B, T) bool}, boundaries stripped."""
+        T = char_ids.shape[1]
+        full = self.forward_with_boundaries(char_ids)
+        lengths = full["lengths"]
+        mask = torch.arange(T, device=char_ids.device).unsqueeze(0) < (lengths - 2).unsqueeze(1)
+        # Drop <S> at 0; </S> sits at n_tokens + 1, beyond each row's mask, and is zeroed below.
+        activations = full["activations"][:, :, 1 : T + 1] * mask.unsqueeze(0).unsqueeze(-1)
+        return {"activations": activations, "mask": mask}
+
+    def forward_with_boundaries(self, char_ids: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """char_ids (B, T, K) without boundaries -> {"activations": (L, B, T + 2, 2P) including <S> at 0 and
+        </S> at lengths - 1, zero beyond; "lengths": (B,) tokens + 2}. Language-model training reads
+        the top layer from here: [..., :P] is the forward LM, [..., P:] the backward LM."""
         B, T, _ = char_ids.shape
         with_bounds, lengths = self.add_boundaries(char_ids)
         order = torch.argsort(lengths, descending=True, stable=True)
@@ -119,7 +133,8 @@ class BiLM(nn.Module):
             x = tokens if d == 0 else reverse_padded(tokens, lengths_sorted)
             per_layer = []
             for i, layer in enumerate(layers):
-                out, final = layer(x, batch_sizes, initial[d * len(layers) + i])
+                layer_input = nn.functional.dropout(x, self.dropout, self.training) if self.dropout else x
+                out, final = layer(layer_input, batch_sizes, initial[d * len(layers) + i])
                 if i > 0 and self.options.use_skip_connections:
                     out = out + x
                 finals.append(final)
@@ -132,13 +147,8 @@ class BiLM(nn.Module):
             self._store_states(finals, order)
         unsort = torch.empty_like(order)
         unsort[order] = torch.arange(B, device=order.device)
-        # (L, T+2, B, 2P) -> (L, B, T, 2P) in caller's order, boundaries stripped
-        stacked = torch.stack(outputs).transpose(1, 2)[:, unsort]
-        n_tokens = lengths - 2
-        mask = torch.arange(T, device=char_ids.device).unsqueeze(0) < n_tokens.unsqueeze(1)
-        # Drop <S> at 0; </S> sits at n_tokens + 1, beyond each row's mask, and is zeroed below.
-        activations = stacked[:, :, 1 : T + 1] * mask.unsqueeze(0).unsqueeze(-1)
-        return {"activations": activations, "mask": mask}
+        # (L, T+2, B, 2P) -> (L, B, T+2, 2P) in caller's order
+        return {"activations": torch.stack(outputs).transpose(1, 2)[:, unsort], "lengths": lengths}
 
     @torch.no_grad()
     def embed_sentences(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> List[numpy.ndarray]:
