@@ -48,22 +48,31 @@ class ProjectedLSTM(nn.Module):
         batch_sizes[t] = rows still active at step t (non-increasing).
         Returns outputs (T, B, proj_dim), zero past each row's end, and each row's final (h, c)."""
         T, B, _ = inputs.shape
-        C = self.cell_dim
         if initial is None:
             h = inputs.new_zeros(B, self.proj_dim)
-            c = inputs.new_zeros(B, C)
+            c = inputs.new_zeros(B, self.cell_dim)
         else:
             h, c = initial
-        bias = self.bias + self.forget_offset
+        if torch.is_grad_enabled() and (self.training or any(p.requires_grad for p in self.parameters())):
+            return self._forward_autograd(inputs, batch_sizes, h, c)
+        return self._forward_inplace(inputs, batch_sizes, h, c)
+
+    def _input_projection(self, inputs: torch.Tensor, start: int, stop: int, n_rows: int) -> torch.Tensor:
+        """(stop - start, n_rows, 4C): one GEMM for a block of timesteps, with forget bias added."""
+        block = inputs[start:stop, :n_rows].reshape(-1, self.input_dim)
+        projected = torch.addmm(self.bias + self.forget_offset, block, self.input_weight)
+        return projected.view(stop - start, n_rows, 4 * self.cell_dim)
+
+    def _forward_autograd(self, inputs: torch.Tensor, batch_sizes: Sequence[int], h: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, State]:
+        """Out-of-place version for training: every intermediate stays available to backward."""
+        T, B, _ = inputs.shape
+        C = self.cell_dim
         outputs: List[torch.Tensor] = []
         finished_h: List[torch.Tensor] = []
         finished_c: List[torch.Tensor] = []
         for start in range(0, T, TIME_BLOCK):
             stop = min(T, start + TIME_BLOCK)
-            n_rows = batch_sizes[start]
-            block = inputs[start:stop, :n_rows]
-            projected = torch.addmm(bias, block.reshape(-1, self.input_dim), self.input_weight)
-            projected = projected.view(stop - start, n_rows, 4 * C)
+            projected = self._input_projection(inputs, start, stop, batch_sizes[start])
             for t in range(start, stop):
                 n = batch_sizes[t]
                 if n < h.shape[0]:
@@ -87,3 +96,35 @@ class ProjectedLSTM(nn.Module):
         if out.shape[1] < B:
             out = nn.functional.pad(out, (0, 0, 0, B - out.shape[1]))
         return out, final
+
+    @torch.no_grad()
+    def _forward_inplace(self, inputs: torch.Tensor, batch_sizes: Sequence[int], h: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, State]:
+        """Inference: the same arithmetic, in place, so a step allocates one (n, C) buffer instead of ten.
+        Rows that finished keep their final state untouched because later steps only write rows [:n]."""
+        T, B, _ = inputs.shape
+        C = self.cell_dim
+        out = inputs.new_zeros(T, B, self.proj_dim)
+        h_initial, c_all = h, c.clone()
+        for start in range(0, T, TIME_BLOCK):
+            stop = min(T, start + TIME_BLOCK)
+            projected = self._input_projection(inputs, start, stop, batch_sizes[start])
+            for t in range(start, stop):
+                n = batch_sizes[t]
+                gates = projected[t - start, :n]
+                gates.addmm_(h[:n], self.state_weight)
+                torch.sigmoid_(gates[:, : 3 * C])
+                torch.tanh_(gates[:, 3 * C :])
+                c = c_all[:n]
+                c.mul_(gates[:, C : 2 * C]).addcmul_(gates[:, :C], gates[:, 3 * C :])
+                if self.cell_clip:
+                    c.clamp_(-self.cell_clip, self.cell_clip)
+                hidden = torch.tanh(c).mul_(gates[:, 2 * C : 3 * C])
+                h = out[t, :n]
+                torch.mm(hidden, self.proj_weight, out=h)
+                if self.proj_clip:
+                    h.clamp_(-self.proj_clip, self.proj_clip)
+        # A row's final h is its output at its last step (or the initial h if it had no steps).
+        lengths = torch.as_tensor([sum(1 for n in batch_sizes if n > row) for row in range(B)], device=out.device)
+        last = out[(lengths - 1).clamp(min=0), torch.arange(B, device=out.device)]
+        h_final = torch.where((lengths > 0).unsqueeze(1), last, h_initial)
+        return out, (h_final, c_all)
