@@ -1,0 +1,39 @@
+"""`python -m spacy_elmo pretrain CONFIG --output DIR [--gpu-id N] [--resume] [--section.key value ...]`"""
+from pathlib import Path
+
+import typer
+from wasabi import msg
+
+from ..cli import app
+
+if app.registered_callback is None:
+    # Typer runs a lone command as the whole program ("python -m spacy_elmo CONFIG"); a group callback keeps
+    # "python -m spacy_elmo pretrain CONFIG" working while pretrain is the only command registered.
+    # (Belongs in spacy_elmo/cli.py: @app.callback() def main_callback() -> None: ...)
+    @app.callback()
+    def _group() -> None:
+        """spacy-elmo: ELMo biLM pretraining and utilities."""
+
+
+@app.command("pretrain", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def pretrain_cli(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Pretraining config (spaCy config format), e.g. configs/pretrain_small.cfg", exists=True, dir_okay=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Output directory: checkpoint, metrics, options.json, weights.hdf5, vocab.txt"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id (-1: CPU). Under torchrun each process adds its LOCAL_RANK."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from DIR/checkpoint.pt"),
+) -> None:
+    """Pretrain an ELMo biLM on raw or tokenised text and export it in bilm-tf's layout.
+    Config settings can be overridden like in spaCy: --paths.train corpus.txt --training.max_steps 1000."""
+    from spacy.cli._util import parse_config_overrides
+
+    from ..pretrain.config import ConfigError, load_config
+    from ..pretrain.train import PretrainError, pretrain
+
+    try:
+        overrides = parse_config_overrides(ctx.args)
+        config = load_config(config_path, overrides)
+        pretrain(config, output, gpu_id=gpu_id, resume=resume)
+    except (ConfigError, PretrainError) as err:
+        msg.fail(str(err))
+        raise typer.Exit(code=1)

@@ -1,0 +1,503 @@
+"""The pretraining loop: biLM + shared LM head, stateless per-sentence training, checkpoints, evaluation,
+export. Entry point: pretrain(config, output_dir, gpu_id=-1, resume=False).
+
+Determinism and resumption: the data order is a pure function of (corpus, seed, epoch) and the position
+in it is (epoch, batches consumed); the torch RNG (dropout, sampled-softmax negatives) is re-seeded at
+the start of every step from (seed, step, rank). So a checkpoint needs only the model, the optimizer
+(and gradient scaler) state and those counters to continue exactly where it stopped."""
+import itertools
+import json
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from ..bilm.bilm import BiLM
+from ..bilm.chars import batch_to_char_ids
+from ..bilm.heads import LMHead, make_head
+from . import checkpoint as ckpt
+from .config import RESUMABLE_CHANGES, Config, bilm_options, flat
+from .corpus import Corpus, batches_by_tokens, take
+from .distributed import DistContext, setup, teardown
+from .export import export_pretrained
+from .vocab import Vocab, build_vocab
+
+PathLike = Union[str, Path]
+
+
+class PretrainError(RuntimeError):
+    """A problem the user can fix (bad config, diverged training, missing corpus): shown without traceback."""
+
+
+class NonFiniteLossError(PretrainError):
+    pass
+
+
+class LanguageModel(nn.Module):
+    """biLM + one softmax shared by both directions. forward() returns the training loss: the mean of
+    the forward LM loss (state at t predicts token t+1, </S> included) and the backward LM loss (state at
+    t predicts t-1, <S> included)."""
+
+    def __init__(self, bilm: BiLM, head: LMHead, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.bilm, self.head, self.dropout = bilm, head, dropout
+
+    def _states(self, char_ids: torch.Tensor, targets: torch.Tensor):
+        top = self.bilm.forward_with_boundaries(char_ids)["activations"][-1]  # (B, T+2, 2P)
+        if self.dropout:
+            top = nn.functional.dropout(top, self.dropout, self.training)
+        P = top.shape[-1] // 2
+        valid = (targets[:, 1:] != -100) & (targets[:, :-1] != -100)  # both ends of the pair exist
+        fwd_h, fwd_t = top[:, :-1, :P][valid], targets[:, 1:][valid]
+        bwd_h, bwd_t = top[:, 1:, P:][valid], targets[:, :-1][valid]
+        return fwd_h, fwd_t, bwd_h, bwd_t
+
+    def forward(self, char_ids: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        fwd_h, fwd_t, bwd_h, bwd_t = self._states(char_ids, targets)
+        fwd = self.head.loss(fwd_h, fwd_t)
+        bwd = self.head.loss(bwd_h, bwd_t)
+        return 0.5 * (fwd + bwd), fwd.detach(), bwd.detach()
+
+    @torch.no_grad()
+    def nll_sums(self, char_ids: torch.Tensor, targets: torch.Tensor) -> Tuple[float, float, int]:
+        """Exact (full-softmax) summed NLL of both directions and the number of targets per direction."""
+        fwd_h, fwd_t, bwd_h, bwd_t = self._states(char_ids, targets)
+        return float(self.head.nll(fwd_h, fwd_t).sum()), float(self.head.nll(bwd_h, bwd_t).sum()), int(fwd_t.numel())
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    return ((int(seed) * 1_000_003 + int(step)) * 1009 + int(rank)) % (2**63 - 1)
+
+
+def grouped(iterable: Iterable, n: int) -> Iterator[list]:
+    """Consecutive groups of n; an incomplete last group is dropped so every rank does the same steps."""
+    it = iter(iterable)
+    while True:
+        group = list(itertools.islice(it, n))
+        if len(group) < n:
+            return
+        yield group
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+class Run:
+    """One pretraining run writing into output_dir."""
+
+    def __init__(self, config: Config, output_dir: PathLike, gpu_id: int = -1, resume: bool = False,
+                 stdout: Callable[[str], None] = print) -> None:
+        self.config, self.output, self.gpu_id, self.resume = config, Path(output_dir), gpu_id, resume
+        self._print = stdout
+        self.ctx: DistContext = DistContext()
+        self.T = config["training"]
+        self.state: Dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "tokens": 0, "elapsed": 0.0}
+        self.history: List[Dict[str, Any]] = []
+        self.extra_metrics: Dict[str, Any] = {}
+
+    # ---- output -------------------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        if self.ctx.is_main:
+            self._print(text)
+            sys.stdout.flush()
+
+    def log_event(self, event: str, **fields: Any) -> None:
+        if not self.ctx.is_main:
+            return
+        row = {"event": event, "time": round(time.time(), 3), **fields}
+        with (self.output / "log.jsonl").open("a", encoding="utf8") as fout:
+            fout.write(json.dumps(row) + "\n")
+
+    def write_metrics(self, final: Optional[Dict[str, Any]] = None) -> None:
+        if not self.ctx.is_main:
+            return
+        metrics = {
+            "step": self.state["step"],
+            "epoch": self.state["epoch"],
+            "train_tokens": self.state["tokens"],
+            "wall_seconds": round(self.state["elapsed"], 2),
+            "tokens_per_second": round(self.state["tokens"] / max(self.state["elapsed"], 1e-9), 1),
+            "dev": self.history[-1] if self.history else None,
+            "history": self.history,
+            **self.extra_metrics,
+        }
+        if final:
+            metrics.update(final)
+        text = json.dumps(metrics, indent=2)
+        ckpt.atomic_write(self.output / "metrics.json", lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
+
+    # ---- set-up -------------------------------------------------------------------------------------
+    def _check_paths(self) -> None:
+        paths = self.config["paths"]
+        if not paths.get("train"):
+            raise PretrainError("No training corpus: set paths.train in the config or pass --paths.train PATH.")
+        for key in ("train", "dev", "vocab"):
+            value = paths.get(key)
+            if value and not Path(value).exists():
+                raise PretrainError(f"paths.{key} does not exist: {value}")
+
+    def _corpus(self, path: PathLike) -> Corpus:
+        c = self.config["corpus"]
+        return Corpus(path, fmt=c["format"], max_length=int(c["max_length"]), spacy_model=c["spacy_model"])
+
+    def _make_vocab(self, resuming: bool) -> Vocab:
+        paths, v = self.config["paths"], self.config["vocab"]
+        if resuming and (self.output / "vocab.txt").is_file():
+            return Vocab.from_file(self.output / "vocab.txt")
+        if paths.get("vocab"):
+            vocab = Vocab.from_file(paths["vocab"])
+            self.say(f"Vocabulary: {len(vocab):,} tokens from {paths['vocab']}")
+            return vocab
+        corpus = self._corpus(paths["train"])
+        start = time.time()
+        vocab = build_vocab(corpus, max_size=int(v["max_size"]), min_count=int(v["min_count"]))
+        stats = corpus.stats.as_dict()
+        self.extra_metrics["train_corpus"] = stats
+        self.say(
+            f"Corpus {paths['train']}: {stats['sentences']:,} sentences, {stats['tokens']:,} tokens in "
+            f"{stats['files']} file(s); skipped {stats['blank']:,} blank and {stats['undecodable']:,} undecodable "
+            f"line(s), {stats['malformed']:,} malformed record(s); {stats['long_split']:,} long sentence(s) split "
+            f"({time.time() - start:.1f}s)"
+        )
+        covered = sum(vocab.counts.get(t, 0) for t in vocab.tokens[3:]) if vocab.counts else 0
+        self.say(f"Vocabulary: {len(vocab):,} tokens (top of {len(vocab.counts or {}):,} types, "
+                 f"{covered / max(1, stats['tokens']):.1%} of training tokens)")
+        self.log_event("corpus", split="train", **stats, vocab_size=len(vocab))
+        return vocab
+
+    def _dev_batches(self) -> List[List[List[str]]]:
+        dev = self.config["paths"].get("dev")
+        if not dev:
+            return []
+        corpus = self._corpus(dev)
+        sentences = take(corpus, int(self.config["corpus"]["dev_max_sentences"]))
+        stats = corpus.stats.as_dict()
+        self.say(f"Dev corpus {dev}: {len(sentences):,} sentences used; skipped {stats['blank']:,} blank and "
+                 f"{stats['undecodable']:,} undecodable line(s)")
+        self.dev_sentences = sentences
+        return list(batches_by_tokens(sentences, int(self.T["batch_tokens"]), seed=0, buffer_size=max(1, len(sentences)), shuffle=False))
+
+    def _optimizer(self, params) -> torch.optim.Optimizer:
+        name, lr = str(self.T["optimizer"]).lower(), float(self.T["learning_rate"])
+        if name == "adagrad":
+            return torch.optim.Adagrad(params, lr=lr, initial_accumulator_value=float(self.T["initial_accumulator_value"]))
+        if name == "adam":
+            return torch.optim.Adam(params, lr=lr)
+        raise PretrainError(f"training.optimizer must be 'adagrad' or 'adam', not {name!r}")
+
+    def _autocast(self):
+        precision = str(self.T["precision"]).lower()
+        if precision == "fp32":
+            return nullcontext()
+        if precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+            return torch.autocast(self.ctx.device.type, dtype=dtype)
+        raise PretrainError(f"training.precision must be fp32, bf16 or fp16, not {precision!r}")
+
+    # ---- evaluation ---------------------------------------------------------------------------------
+    def evaluate(self, model: LanguageModel) -> Optional[Dict[str, Any]]:
+        if not self.dev_batches:
+            return None
+        was_training = model.training
+        model.eval()
+        max_chars = model.bilm.options.max_characters_per_token
+        sums = torch.zeros(3, dtype=torch.float64, device=self.ctx.device)
+        try:
+            for batch in self.dev_batches[self.ctx.rank :: self.ctx.world_size]:
+                char_ids = torch.from_numpy(batch_to_char_ids(batch, max_chars)).to(self.ctx.device)
+                targets = self.vocab.target_ids(batch).to(self.ctx.device)
+                with self._autocast():
+                    f, b, n = model.nll_sums(char_ids, targets)
+                sums += torch.tensor([f, b, n], dtype=torch.float64, device=self.ctx.device)
+        finally:
+            model.train(was_training)
+        self.ctx.all_reduce_sum(sums)
+        f, b, n = sums.tolist()
+        n = max(n, 1.0)
+        return {
+            "step": self.state["step"],
+            "forward_perplexity": math.exp(f / n),
+            "backward_perplexity": math.exp(b / n),
+            "perplexity": math.exp((f + b) / (2 * n)),
+            "loss": (f + b) / (2 * n),
+            "n_targets": int(n),
+        }
+
+    def _record_eval(self, model: LanguageModel) -> None:
+        result = self.evaluate(model)
+        if result is None:
+            return
+        self.history.append(result)
+        base = self.extra_metrics.get("unigram_perplexity")
+        base_txt = f" (unigram baseline {base:.1f})" if base else ""
+        self.say(f"  dev @ step {result['step']}: perplexity fwd {result['forward_perplexity']:.2f}  "
+                 f"bwd {result['backward_perplexity']:.2f}  avg {result['perplexity']:.2f}{base_txt}")
+        self.log_event("eval", **result)
+        self.write_metrics()
+
+    # ---- checkpoints --------------------------------------------------------------------------------
+    def save(self, model: LanguageModel, optimizer, scaler) -> None:
+        if not self.ctx.is_main:
+            return
+        state = {
+            "format": 1,
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+            "state": dict(self.state),
+            "history": self.history,
+            "extra_metrics": json.loads(json.dumps(self.extra_metrics)),
+            "config": self.config.to_str(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        ckpt.save_checkpoint(self.output, state)
+        self.log_event("checkpoint", step=self.state["step"])
+
+    def _restore(self, model: LanguageModel, optimizer, scaler) -> None:
+        saved = ckpt.load_checkpoint(self.output, map_location=self.ctx.device)
+        old = flat(Config().from_str(saved["config"]))
+        new = flat(self.config)
+        changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
+        if changed:
+            raise PretrainError(
+                "--resume with a config that differs from the checkpoint's in: " + ", ".join(changed)
+                + f". Only these may change on resume: {', '.join(sorted(RESUMABLE_CHANGES))}."
+            )
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if saved.get("scaler") and scaler.is_enabled():
+            scaler.load_state_dict(saved["scaler"])
+        self.state.update(saved["state"])
+        self.history = list(saved.get("history", []))
+        self.extra_metrics.update(saved.get("extra_metrics", {}))
+        torch.set_rng_state(saved["torch_rng"])
+        if self.ctx.is_main and (self.output / "log.jsonl").is_file():
+            # Drop log rows written after the checkpoint: those steps are about to be redone.
+            keep = []
+            for line in (self.output / "log.jsonl").read_text(encoding="utf8").splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if row.get("step", 0) <= self.state["step"]:
+                    keep.append(line)
+            text = "".join(line + "\n" for line in keep)
+            ckpt.atomic_write(self.output / "log.jsonl", lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
+        self.say(f"Resumed from {ckpt.checkpoint_path(self.output)} at step {self.state['step']} "
+                 f"(epoch {self.state['epoch']}, batch {self.state['batch_in_epoch']})")
+
+    # ---- main ---------------------------------------------------------------------------------------
+    def run(self) -> Dict[str, Any]:
+        self.ctx = setup(self.gpu_id)
+        try:
+            return self._run()
+        finally:
+            teardown(self.ctx)
+
+    def _run(self) -> Dict[str, Any]:
+        T, ctx = self.T, self.ctx
+        self._check_paths()
+        if int(T["threads"]) > 0:
+            torch.set_num_threads(int(T["threads"]))
+        self.output.mkdir(parents=True, exist_ok=True)
+        has_checkpoint = ckpt.checkpoint_path(self.output).is_file()
+        if has_checkpoint and not self.resume:
+            raise PretrainError(f"{self.output} already holds a checkpoint: pass --resume to continue it, or choose another --output.")
+        resuming = self.resume and has_checkpoint
+        if self.resume and not has_checkpoint:
+            self.say(f"--resume: no checkpoint in {self.output} yet; starting from scratch.")
+        if ctx.is_main:
+            ckpt.remove_stale_temporaries(self.output)
+            if not resuming:
+                (self.output / "log.jsonl").unlink(missing_ok=True)
+            (self.output / "config.cfg").write_text(self.config.to_str(), encoding="utf8")
+        seed = int(T["seed"])
+        self.vocab = self._make_vocab(resuming)
+        if ctx.is_main and not resuming:
+            self.vocab.to_file(self.output / "vocab.txt")
+        self.dev_batches = self._dev_batches()
+        if not resuming and self.dev_batches and self.vocab.counts is not None:
+            self.extra_metrics["unigram_perplexity"] = self.vocab.unigram_perplexity(self.dev_sentences)
+
+        options = bilm_options(self.config)
+        options.extra.update({"bidirectional": True, "dropout": float(self.config["model"]["dropout"]),
+                              "n_tokens_vocab": len(self.vocab)})
+        torch.manual_seed(seed)
+        bilm = BiLM(options, dropout=float(self.config["model"]["dropout"]))
+        s = self.config["softmax"]
+        head = make_head(str(s["type"]), options.projection_dim, len(self.vocab), n_samples=int(s["n_samples"]),
+                         cutoffs=list(s["cutoffs"]), div_value=float(s["div_value"]))
+        model = LanguageModel(bilm, head, dropout=float(self.config["model"]["dropout"])).to(ctx.device)
+        optimizer = self._optimizer(model.parameters())
+        scaler = torch.amp.GradScaler(ctx.device.type, enabled=str(T["precision"]).lower() == "fp16")
+        if resuming:
+            self._restore(model, optimizer, scaler)
+        n_params = sum(p.numel() for p in model.parameters())
+        self.say(f"Model: biLM {options.lstm_dim}x{options.n_layers} proj {options.projection_dim}, "
+                 f"{options.n_filters} char filters, {options.n_highway} highway; {s['type']} softmax over "
+                 f"{len(self.vocab):,} tokens; {n_params / 1e6:.2f}M parameters; device {ctx.device}"
+                 + (f"; {ctx.world_size} processes" if ctx.distributed else ""))
+        self.log_event("start", step=self.state["step"], resumed=resuming, world_size=ctx.world_size,
+                       parameters=n_params, vocab_size=len(self.vocab))
+        if ctx.distributed:
+            ddp_model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                find_unused_parameters=str(s["type"]) == "adaptive",
+            )
+        else:
+            ddp_model = model
+        if not resuming and self.dev_batches and int(T["eval_every"]) > 0:
+            self._record_eval(model)
+
+        max_steps, max_epochs, max_seconds = int(T["max_steps"]), int(T["max_epochs"]), float(T["max_seconds"])
+        if not (max_steps or max_epochs or max_seconds):
+            raise PretrainError("Set at least one of training.max_steps, training.max_epochs, training.max_seconds.")
+        log_every, ckpt_every, eval_every = int(T["log_every"]), int(T["checkpoint_every"]), int(T["eval_every"])
+        grad_clip, batch_tokens = float(T["grad_clip"]), int(T["batch_tokens"])
+        max_chars = options.max_characters_per_token
+        params = [p for p in model.parameters() if p.requires_grad]
+        t_start = time.time() - self.state["elapsed"]
+        t_log, tok_log = time.time(), 0
+        loss_sum, loss_n = 0.0, 0
+        last_ckpt_step = self.state["step"] if resuming else -1
+        stop_reason = None
+        model.train()
+        while stop_reason is None:
+            epoch = self.state["epoch"]
+            if max_epochs and epoch >= max_epochs:
+                stop_reason = f"max_epochs={max_epochs}"
+                break
+            corpus = self._corpus(self.config["paths"]["train"])
+            stream = batches_by_tokens(corpus, batch_tokens, seed=seed * 7919 + epoch,
+                                       buffer_size=int(self.config["corpus"]["buffer_size"]),
+                                       max_batch_size=int(T["max_batch_size"]))
+            skip = self.state["batch_in_epoch"]
+            progressed = False
+            for index, group in enumerate(grouped(stream, ctx.world_size)):
+                if index < skip:
+                    continue
+                progressed = True
+                batch = group[ctx.rank]
+                step = self.state["step"]
+                torch.manual_seed(step_seed(seed, step, ctx.rank))
+                char_ids = torch.from_numpy(batch_to_char_ids(batch, max_chars)).to(ctx.device)
+                targets = self.vocab.target_ids(batch).to(ctx.device)
+                with self._autocast():
+                    loss, _, _ = ddp_model(char_ids, targets)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                grad_norm = nn.utils.clip_grad_norm_(params, grad_clip) if grad_clip > 0 else torch.zeros(())
+                n_tokens = sum(len(x) for x in batch)
+                stats = torch.tensor([float(loss.detach()), float(n_tokens),
+                                      0.0 if (torch.isfinite(loss) and torch.isfinite(grad_norm)) else 1.0],
+                                     dtype=torch.float64, device=ctx.device)
+                ctx.all_reduce_sum(stats)
+                if stats[2] > 0 and not scaler.is_enabled():
+                    self._diverged(step, float(loss.detach()), float(grad_norm), last_ckpt_step)
+                scaler.step(optimizer)
+                scaler.update()
+                mean_loss = float(stats[0]) / ctx.world_size
+                self.state["step"] = step + 1
+                self.state["batch_in_epoch"] = index + 1
+                self.state["tokens"] += int(stats[1])
+                self.state["elapsed"] = time.time() - t_start
+                loss_sum, loss_n, tok_log = loss_sum + mean_loss, loss_n + 1, tok_log + int(stats[1])
+                step = self.state["step"]
+                if log_every and step % log_every == 0:
+                    now = time.time()
+                    tps = tok_log / max(now - t_log, 1e-9)
+                    avg = loss_sum / loss_n
+                    self._progress(step, avg, tps, max_steps, max_seconds, str(s["type"]))
+                    self.log_event("train", step=step, epoch=epoch, loss=avg, perplexity=math.exp(min(avg, 50.0)),
+                                   tokens_per_second=tps, grad_norm=float(grad_norm), tokens=self.state["tokens"],
+                                   elapsed=self.state["elapsed"])
+                    t_log, tok_log, loss_sum, loss_n = now, 0, 0.0, 0
+                done = bool(max_steps and step >= max_steps) or bool(max_seconds and self.state["elapsed"] >= max_seconds)
+                done = ctx.broadcast_flag(done)  # identical stop decision on every rank
+                if eval_every and step % eval_every == 0 and not done:
+                    self._record_eval(model)
+                if ckpt_every and step % ckpt_every == 0 and not done:
+                    self.save(model, optimizer, scaler)
+                    last_ckpt_step = step
+                if done:
+                    stop_reason = f"max_steps={max_steps}" if max_steps and step >= max_steps else f"max_seconds={max_seconds:g}"
+                    break
+            else:
+                if not progressed and skip == 0:
+                    raise PretrainError(f"The training corpus {self.config['paths']['train']} yields no batches "
+                                        f"(empty, or fewer batches than processes).")
+                if ctx.is_main and epoch == 0:
+                    self.log_event("corpus", split="train-epoch", step=self.state["step"], **corpus.stats.as_dict())
+                self.say(f"Epoch {epoch} done at step {self.state['step']}")
+                self.state["epoch"] = epoch + 1
+                self.state["batch_in_epoch"] = 0
+        self.state["elapsed"] = time.time() - t_start
+        self._record_eval(model)
+        self.save(model, optimizer, scaler)
+        result: Dict[str, Any] = {"stop_reason": stop_reason}
+        if ctx.is_main:
+            extra = {"n_train_tokens": self.state["tokens"], "n_epochs": self.state["epoch"],
+                     "all_clip_norm_val": grad_clip, "n_negative_samples_batch": int(s["n_samples"]) if s["type"] == "sampled" else None,
+                     "softmax": str(s["type"])}
+            export_pretrained(self.output, model.bilm, self.vocab, model.head, extra=extra)
+            self.write_metrics({"stop_reason": stop_reason})
+            from .plot import plot_training_curve
+
+            problem = plot_training_curve(self.output / "log.jsonl", self.output / "metrics.json", self.output / "training_curve.png")
+            if problem:
+                self.say(problem)
+            self.log_event("end", step=self.state["step"], stop_reason=stop_reason, elapsed=self.state["elapsed"])
+            last = self.history[-1] if self.history else None
+            summary = f"Done ({stop_reason}): {self.state['step']} steps, {self.state['tokens']:,} tokens in {_fmt_time(self.state['elapsed'])}"
+            if last:
+                summary += f"; dev perplexity {last['perplexity']:.2f} (fwd {last['forward_perplexity']:.2f}, bwd {last['backward_perplexity']:.2f})"
+            self.say(summary)
+            self.say(f"Exported {self.output}/options.json, weights.hdf5, vocab.txt; metrics in metrics.json")
+            result.update(json.loads((self.output / "metrics.json").read_text(encoding="utf8")))
+        return result
+
+    def _progress(self, step: int, loss: float, tps: float, max_steps: int, max_seconds: float, kind: str) -> None:
+        elapsed = self.state["elapsed"]
+        parts = [f"step {step:>6}" + (f"/{max_steps}" if max_steps else "")]
+        if max_steps:
+            frac = step / max_steps
+            bar = "#" * int(20 * frac)
+            parts.append(f"[{bar:<20}] {frac:4.0%}")
+        label = "loss (sampled)" if kind == "sampled" else "loss"
+        parts.append(f"{label} {loss:.3f}  ppl {math.exp(min(loss, 50.0)):.1f}")
+        parts.append(f"{tps:,.0f} tok/s")
+        parts.append(f"elapsed {_fmt_time(elapsed)}")
+        if max_steps and step:
+            parts.append(f"eta {_fmt_time(elapsed / step * (max_steps - step))}")
+        elif max_seconds:
+            parts.append(f"left {_fmt_time(max_seconds - elapsed)}")
+        self.say("  ".join(parts))
+
+    def _diverged(self, step: int, loss: float, grad_norm: float, last_ckpt_step: int) -> None:
+        kept = (f"the last good checkpoint (step {last_ckpt_step}) in {ckpt.checkpoint_path(self.output)} is kept"
+                if last_ckpt_step >= 0 else "no checkpoint had been written yet")
+        message = (f"Training diverged: loss {loss} / gradient norm {grad_norm} is not finite at step {step + 1}. "
+                   f"Stopped without applying that update; {kept}. Lower training.learning_rate, set "
+                   f"training.grad_clip, or use precision fp32.")
+        self.log_event("error", step=step, message=message)
+        raise NonFiniteLossError(message)
+
+
+def pretrain(config: Config, output_dir: PathLike, gpu_id: int = -1, resume: bool = False,
+             stdout: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Train a biLM as configured and export it to output_dir. Returns the final metrics (rank 0)."""
+    return Run(config, output_dir, gpu_id=gpu_id, resume=resume, stdout=stdout).run()
+
+
+__all__ = ["pretrain", "PretrainError", "NonFiniteLossError", "LanguageModel", "Run"]
