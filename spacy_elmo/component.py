@@ -1,0 +1,471 @@
+"""The `elmo` pipe: runs the frozen biLM over docs and stores its layers on them.
+
+    nlp.add_pipe("elmo", config={"weights": DIR})      # DIR holds options.json + weights.hdf5
+
+Writes doc._.elmo_layers (n_layers + 1, len(doc), 2P) in float16 or float32, and the component's fixed
+mix (doc._.elmo_mix) from which doc._.elmo / token._.elmo / span._.elmo are computed on access.
+spaCy never initializes frozen components, so the weights are loaded in the constructor, and to_disk
+writes them into the pipeline directory in the same options.json + weights.hdf5 layout.
+"""
+import hashlib
+import shutil
+import sys
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy
+import srsly
+import torch
+from spacy.language import Language
+from spacy.pipeline import Pipe
+from spacy.tokens import Doc, Span, Token
+from spacy.util import minibatch
+from thinc.api import Config, Model
+from thinc.util import get_torch_default_device
+
+from . import span_getters  # noqa: F401  (registers the span getters used by the default config)
+from .bilm import BiLM, OptionsError, WeightFileError, load_bilm, save_bilm
+from .bilm.chars import batch_to_char_ids
+
+DEFAULT_CONFIG_STR = """
+[elmo]
+weights = null
+dtype = "float16"
+mix_weights = null
+mix_gamma = 1.0
+token_budget = 4096
+cache_size = 0
+vector_hooks = false
+mixed_precision = false
+
+[elmo.get_spans]
+@span_getters = "spacy-elmo.long_doc_spans.v1"
+max_length = 256
+window = 128
+stride = 96
+"""
+DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
+DTYPES = ("float16", "float32")
+OPTIONS_FILE = "options.json"
+WEIGHTS_FILE = "weights.hdf5"
+
+
+class ElmoWeightsError(ValueError):
+    def __init__(self, message: str, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+# ---------------------------------------------------------------- extensions
+def _mix_of(doc: Doc, n_layers: int) -> Tuple[numpy.ndarray, float]:
+    mix = doc._.elmo_mix
+    if not mix:
+        return numpy.full(n_layers, 1.0 / n_layers, dtype="float32"), 1.0
+    return numpy.asarray(mix["weights"], dtype="float32"), float(mix["gamma"])
+
+
+def _mixed(doc: Doc, layers: numpy.ndarray) -> numpy.ndarray:
+    """(L, ..., D) slice of the doc's layers -> (..., D) float32 with the doc's fixed mix."""
+    weights, gamma = _mix_of(doc, layers.shape[0])
+    return (gamma * numpy.tensordot(weights, layers.astype("float32"), axes=1)).astype("float32")
+
+
+def get_doc_elmo(doc: Doc) -> Optional[numpy.ndarray]:
+    layers = doc._.elmo_layers
+    return None if layers is None else _mixed(doc, layers)
+
+
+def get_token_elmo(token: Token) -> Optional[numpy.ndarray]:
+    layers = token.doc._.elmo_layers
+    return None if layers is None else _mixed(token.doc, layers[:, token.i])
+
+
+def get_span_elmo(span: Span) -> Optional[numpy.ndarray]:
+    layers = span.doc._.elmo_layers
+    if layers is None:
+        return None
+    if len(span) == 0:
+        return numpy.zeros(layers.shape[-1], dtype="float32")
+    # The mix is linear, so the mean of mixed vectors is the mix of the mean.
+    return _mixed(span.doc, layers[:, span.start : span.end].astype("float32").mean(1))
+
+
+def register_extensions() -> None:
+    for cls, name, kwargs in (
+        (Doc, "elmo_layers", {"default": None}),
+        (Doc, "elmo_mix", {"default": None}),
+        (Doc, "elmo", {"getter": get_doc_elmo}),
+        (Token, "elmo", {"getter": get_token_elmo}),
+        (Span, "elmo", {"getter": get_span_elmo}),
+    ):
+        if not cls.has_extension(name):
+            cls.set_extension(name, **kwargs)
+
+
+register_extensions()
+
+
+# Opt-in hooks so .vector / .similarity use ELMo. Module-level functions so docs stay picklable.
+def _cosine(a: numpy.ndarray, b: numpy.ndarray) -> float:
+    norm = float(numpy.linalg.norm(a) * numpy.linalg.norm(b))
+    return float(numpy.dot(a, b) / norm) if norm else 0.0
+
+
+def _doc_vector(doc: Doc) -> numpy.ndarray:
+    return get_span_elmo(doc[:])
+
+
+def _has_vector(obj) -> bool:
+    return obj.doc._.elmo_layers is not None if not isinstance(obj, Doc) else obj._.elmo_layers is not None
+
+
+def _similarity(obj, other) -> float:
+    return _cosine(obj.vector, other.vector)
+
+
+def set_vector_hooks(doc: Doc) -> None:
+    doc.user_hooks.update({"vector": _doc_vector, "has_vector": _has_vector, "similarity": _similarity})
+    doc.user_span_hooks.update({"vector": get_span_elmo, "has_vector": _has_vector, "similarity": _similarity})
+    doc.user_token_hooks.update({"vector": get_token_elmo, "has_vector": _has_vector, "similarity": _similarity})
+
+
+# ---------------------------------------------------------------- cache
+class ActivationCache:
+    """LRU of per-sequence activations keyed by a digest of the token texts, bounded by total tokens.
+    Valid because the biLM is frozen and stateless: the same tokens always give the same layers."""
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max(0, int(max_tokens))
+        self._items: "OrderedDict[bytes, numpy.ndarray]" = OrderedDict()
+        self.n_tokens = 0
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(words: Sequence[str]) -> bytes:
+        digest = hashlib.blake2b(digest_size=16)
+        for word in words:
+            data = word.encode("utf8", "surrogatepass")
+            digest.update(len(data).to_bytes(4, "little"))
+            digest.update(data)
+        return digest.digest()
+
+    def get(self, key: bytes) -> Optional[numpy.ndarray]:
+        if not self.max_tokens:
+            return None
+        value = self._items.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self._items.move_to_end(key)
+        self.hits += 1
+        return value
+
+    def put(self, key: bytes, value: numpy.ndarray) -> None:
+        n = value.shape[1]
+        if not self.max_tokens or n > self.max_tokens or key in self._items:
+            return
+        self._items[key] = value
+        self.n_tokens += n
+        while self.n_tokens > self.max_tokens:
+            _, old = self._items.popitem(last=False)
+            self.n_tokens -= old.shape[1]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.n_tokens = 0
+
+
+# ---------------------------------------------------------------- loading
+def load_weights_dir(weights: Union[str, Path, None]) -> BiLM:
+    if weights is None or str(weights) in ("", "None", "null"):
+        raise ElmoWeightsError(
+            "The 'elmo' component needs its weights: nlp.add_pipe('elmo', config={'weights': DIR}) where DIR "
+            f"holds {OPTIONS_FILE} + {WEIGHTS_FILE} (in a config: [components.elmo] weights = ${{paths.elmo_weights}}).",
+            missing=True,
+        )
+    path = Path(weights)
+    if not path.is_dir():
+        raise ElmoWeightsError(
+            f"ELMo weights directory not found: {path}. It must be a directory holding {OPTIONS_FILE} and {WEIGHTS_FILE}.",
+            missing=True,
+        )
+    absent = [name for name in (OPTIONS_FILE, WEIGHTS_FILE) if not (path / name).is_file()]
+    if absent:
+        raise ElmoWeightsError(f"ELMo weights directory {path} has no {' or '.join(absent)}; it needs {OPTIONS_FILE} and {WEIGHTS_FILE}.")
+    try:
+        return load_bilm(path / OPTIONS_FILE, path / WEIGHTS_FILE)
+    except (OptionsError, WeightFileError) as err:
+        raise ElmoWeightsError(f"Cannot load ELMo weights from {path}: {err}") from err
+
+
+def _built_by_from_config() -> bool:
+    """True while Language.from_config runs (spacy.load, spacy train, spacy package); there the pipeline
+    directory's own copy of the weights may arrive later through from_disk."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "from_config" and code.co_filename.endswith(("spacy/language.py", "spacy\\language.py")):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+# ---------------------------------------------------------------- the pipe
+class ElmoComponent(Pipe):
+    """Frozen ELMo biLM as an annotating pipe. Not trainable; downstream models mix its layers."""
+
+    def __init__(
+        self,
+        vocab,
+        name: str = "elmo",
+        *,
+        weights: Optional[str],
+        get_spans: Callable[[List[Doc]], List[List[Span]]],
+        dtype: str = "float16",
+        mix_weights: Optional[List[float]] = None,
+        mix_gamma: float = 1.0,
+        token_budget: int = 4096,
+        cache_size: int = 0,
+        vector_hooks: bool = False,
+        mixed_precision: bool = False,
+        defer_missing_weights: bool = False,
+    ) -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"elmo: dtype must be one of {DTYPES}, got {dtype!r}")
+        if token_budget < 1:
+            raise ValueError(f"elmo: token_budget must be positive, got {token_budget}")
+        self.vocab = vocab
+        self.name = name
+        self.get_spans = get_spans
+        self.cfg: Dict = {
+            "weights": None if weights is None else str(weights),
+            "dtype": dtype,
+            "mix_weights": None if mix_weights is None else [float(w) for w in mix_weights],
+            "mix_gamma": float(mix_gamma),
+            "token_budget": int(token_budget),
+            "cache_size": int(cache_size),
+            "vector_hooks": bool(vector_hooks),
+            "mixed_precision": bool(mixed_precision),
+        }
+        self.cache = ActivationCache(cache_size)
+        self.listener_map: Dict[str, List[Model]] = {}
+        self.bilm: Optional[BiLM] = None
+        self._load_error: Optional[str] = None
+        try:
+            self._set_bilm(load_weights_dir(weights))
+        except ElmoWeightsError as err:
+            if not (defer_missing_weights and err.missing):
+                raise
+            self._load_error = str(err)  # raised on first use unless from_disk brings the weights
+
+    # -- spaCy plumbing
+    @property
+    def model(self) -> Optional[BiLM]:
+        return self.bilm
+
+    @property
+    def width(self) -> int:
+        return self._require_bilm().output_dim
+
+    @property
+    def n_layers(self) -> int:
+        return self._require_bilm().n_outputs
+
+    @property
+    def listeners(self) -> List[Model]:
+        return [m for models in self.listener_map.values() for m in models]
+
+    @property
+    def listening_components(self) -> List[str]:
+        return list(self.listener_map.keys())
+
+    def add_listener(self, listener: Model, component_name: str) -> None:
+        self.listener_map.setdefault(component_name, [])
+        if listener not in self.listener_map[component_name]:
+            self.listener_map[component_name].append(listener)
+
+    def remove_listener(self, listener: Model, component_name: str) -> bool:
+        models = self.listener_map.get(component_name, [])
+        if listener in models:
+            models.remove(listener)
+            if not models:
+                del self.listener_map[component_name]
+            return True
+        return False
+
+    def find_listeners(self, component) -> None:
+        """Tell downstream ElmoListener nodes our width and layer count (checked at their initialize)."""
+        model = getattr(component, "model", None)
+        if not isinstance(model, Model) or self.bilm is None:
+            return
+        for node in model.walk():
+            if node.name == "elmo-listener" and node.attrs.get("upstream_name") in ("*", self.name):
+                node.attrs["upstream_width"] = self.bilm.output_dim
+                node.attrs["upstream_n_layers"] = self.bilm.n_outputs
+                self.add_listener(node, component.name)
+
+    def initialize(self, get_examples=None, *, nlp=None) -> None:
+        """Nothing to learn: the weights came with the constructor (spaCy skips this when frozen)."""
+        self._require_bilm()
+
+    def _set_bilm(self, bilm: BiLM) -> None:
+        mix = self.cfg["mix_weights"]
+        if mix is not None and len(mix) != bilm.n_outputs:
+            raise ValueError(f"elmo: mix_weights has {len(mix)} values but the biLM has {bilm.n_outputs} layers (token layer + {bilm.n_outputs - 1} LSTM layers)")
+        bilm.eval()
+        for param in bilm.parameters():
+            param.requires_grad_(False)
+        self.bilm = bilm
+        self._load_error = None
+        self.cache.clear()
+
+    def _require_bilm(self) -> BiLM:
+        if self.bilm is None:
+            raise ElmoWeightsError(self._load_error or "The 'elmo' component has no weights loaded.")
+        return self.bilm
+
+    def _device(self) -> torch.device:
+        # Follow thinc's current ops: CupyOps after `spacy train --gpu-id N` / require_gpu -> cuda.
+        bilm = self._require_bilm()
+        device = get_torch_default_device()
+        if next(bilm.parameters()).device != device:
+            bilm.to(device)
+        return device
+
+    # -- running
+    def __call__(self, doc: Doc) -> Doc:
+        self.set_annotations([doc], self.predict([doc]))
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        for docs in minibatch(stream, size=batch_size):
+            self.set_annotations(docs, self.predict(docs))
+            yield from docs
+
+    def _run(self, sequences: List[List[str]], device: torch.device) -> numpy.ndarray:
+        bilm = self._require_bilm()
+        ids = torch.as_tensor(batch_to_char_ids(sequences, bilm.options.max_characters_per_token), device=device)
+        autocast = self.cfg["mixed_precision"] and device.type == "cuda"
+        with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.float16, enabled=autocast):
+            activations = bilm(ids)["activations"]
+        return activations.float().cpu().numpy()
+
+    def predict(self, docs: Sequence[Doc]) -> List[numpy.ndarray]:
+        """Per doc (L, len(doc), D) in the storage dtype. Spans from get_spans are cut from the docs,
+        sorted by length and batched so that rows x longest <= token_budget; tokens in several
+        overlapping spans get the average; tokens in no span stay zero."""
+        bilm = self._require_bilm()
+        L, D, dtype = bilm.n_outputs, bilm.output_dim, self.cfg["dtype"]
+        sums = [numpy.zeros((L, len(doc), D), dtype="float32") for doc in docs]
+        counts = [numpy.zeros(len(doc), dtype="int32") for doc in docs]
+        todo: List[Tuple[int, int, int, List[str], bytes]] = []
+        for i, spans in enumerate(self.get_spans(list(docs))):
+            for span in spans:
+                if len(span) == 0:
+                    continue
+                words = [token.text for token in span]
+                key = ActivationCache.key(words)
+                cached = self.cache.get(key)
+                if cached is not None:
+                    sums[i][:, span.start : span.end] += cached
+                    counts[i][span.start : span.end] += 1
+                else:
+                    todo.append((i, span.start, span.end, words, key))
+        if todo:
+            device = self._device()
+            todo.sort(key=lambda job: -len(job[3]))
+            budget = self.cfg["token_budget"]
+            start = 0
+            while start < len(todo):
+                longest = len(todo[start][3])  # sorted: the first row is the longest
+                rows = max(1, budget // longest)
+                batch = todo[start : start + rows]
+                start += len(batch)
+                activations = self._run([job[3] for job in batch], device)
+                for j, (i, s, e, words, key) in enumerate(batch):
+                    layers = activations[:, j, : e - s].astype(dtype)
+                    self.cache.put(key, layers)
+                    sums[i][:, s:e] += layers
+                    counts[i][s:e] += 1
+        outputs = []
+        for total, count in zip(sums, counts):
+            if count.max(initial=0) > 1:
+                total /= numpy.maximum(count, 1)[None, :, None]
+            outputs.append(total.astype(dtype))
+        return outputs
+
+    def set_annotations(self, docs: Sequence[Doc], outputs: List[numpy.ndarray]) -> None:
+        mix = self.cfg["mix_weights"]
+        L = outputs[0].shape[0] if outputs else 0
+        weights = mix if mix is not None else [1.0 / L] * L
+        for doc, layers in zip(docs, outputs):
+            doc._.elmo_layers = layers
+            doc._.elmo_mix = {"weights": list(weights), "gamma": self.cfg["mix_gamma"]}
+            if self.cfg["vector_hooks"]:
+                set_vector_hooks(doc)
+
+    # -- serialisation: the weights travel inside the pipeline directory
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_bilm(self._require_bilm(), path)
+        srsly.write_json(path / "cfg", self.cfg)
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "ElmoComponent":
+        path = Path(path)
+        if (path / "cfg").exists():
+            cfg = srsly.read_json(path / "cfg")
+            self.cfg.update({k: v for k, v in cfg.items() if k in ("mix_weights", "mix_gamma", "dtype")})
+        self._set_bilm(load_weights_dir(path))
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            self.to_disk(tmp)
+            files = {name: (Path(tmp) / name).read_bytes() for name in (OPTIONS_FILE, WEIGHTS_FILE, "cfg")}
+        return srsly.msgpack_dumps(files)
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "ElmoComponent":
+        files = srsly.msgpack_loads(data)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                (Path(tmp) / name).write_bytes(content)
+            self.from_disk(tmp)
+        return self
+
+
+@Language.factory(
+    "elmo",
+    default_config=DEFAULT_CONFIG["elmo"],
+    assigns=["doc._.elmo_layers", "doc._.elmo", "token._.elmo", "span._.elmo"],
+)
+def make_elmo(
+    nlp: Language,
+    name: str,
+    weights: Optional[str],
+    get_spans: Callable[[List[Doc]], List[List[Span]]],
+    dtype: str,
+    mix_weights: Optional[List[float]],
+    mix_gamma: float,
+    token_budget: int,
+    cache_size: int,
+    vector_hooks: bool,
+    mixed_precision: bool,
+) -> ElmoComponent:
+    return ElmoComponent(
+        nlp.vocab,
+        name,
+        weights=weights,
+        get_spans=get_spans,
+        dtype=dtype,
+        mix_weights=mix_weights,
+        mix_gamma=mix_gamma,
+        token_budget=token_budget,
+        cache_size=cache_size,
+        vector_hooks=vector_hooks,
+        mixed_precision=mixed_precision,
+        defer_missing_weights=_built_by_from_config(),
+    )

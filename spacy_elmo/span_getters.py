@@ -1,0 +1,100 @@
+"""Span getters: which stretches of a Doc the biLM reads as one sequence.
+
+They share spacy-transformers' interface (List[Doc] -> List[List[Span]]) and live in the same
+`span_getters` registry, so `get_spans` blocks from transformer configs work here. spacy-transformers
+itself is not a dependency: it pulls in `transformers`, which ELMo does not need. Its three getters
+are re-registered under their own names only when nothing has registered them yet; importing
+spacy-transformers later simply replaces them with its identical versions.
+"""
+from functools import partial
+from typing import Callable, Iterable, List
+
+import catalogue
+from spacy.tokens import Doc, Span
+from spacy.util import registry
+
+SpanGetter = Callable[[List[Doc]], List[List[Span]]]
+
+if not hasattr(registry, "span_getters"):
+    # Same namespace as spacy-transformers: catalogue stores entries globally per namespace.
+    registry.span_getters = catalogue.create("spacy", "span_getters", entry_points=True)  # type: ignore[attr-defined]
+
+
+def get_strided_spans(docs: Iterable[Doc], window: int, stride: int) -> List[List[Span]]:
+    """Windows of `window` tokens every `stride` tokens (stride < window overlaps), as spacy-transformers."""
+    if window < 1 or stride < 1 or stride > window:
+        raise ValueError(f"strided spans need 1 <= stride <= window, got window={window}, stride={stride}")
+    spans: List[List[Span]] = []
+    for doc in docs:
+        start = 0
+        spans.append([])
+        for _ in range(len(doc) // stride):
+            spans[-1].append(doc[start : start + window])
+            if start + window >= len(doc):
+                break
+            start += stride
+        else:
+            if start < len(doc):
+                spans[-1].append(doc[start:])
+    return spans
+
+
+def get_sent_spans(docs: Iterable[Doc]) -> List[List[Span]]:
+    return [list(doc.sents) for doc in docs]
+
+
+def get_doc_spans(docs: Iterable[Doc]) -> List[List[Span]]:
+    return [[doc[:]] for doc in docs]
+
+
+def get_long_doc_spans(docs: Iterable[Doc], max_length: int, window: int, stride: int) -> List[List[Span]]:
+    """The whole doc if it has at most max_length tokens; else its sentences when boundaries are set;
+    any remaining stretch longer than max_length is cut into strided windows."""
+    out: List[List[Span]] = []
+    for doc in docs:
+        if len(doc) <= max_length:
+            out.append([doc[:]] if len(doc) else [])
+            continue
+        pieces = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
+        spans: List[Span] = []
+        for piece in pieces:
+            if len(piece) <= max_length:
+                spans.append(piece)
+            else:
+                for window_span in get_strided_spans([piece.as_doc()], window, stride)[0]:
+                    spans.append(doc[piece.start + window_span.start : piece.start + window_span.end])
+        out.append(spans)
+    return out
+
+
+@registry.span_getters("spacy-elmo.long_doc_spans.v1")  # type: ignore[attr-defined]
+def configure_long_doc_spans(max_length: int = 256, window: int = 128, stride: int = 96) -> SpanGetter:
+    if window > max_length:
+        raise ValueError(f"long_doc_spans: window ({window}) must not exceed max_length ({max_length})")
+    get_strided_spans([], window, stride)  # validate window/stride now, not on the first long doc
+    return partial(get_long_doc_spans, max_length=max_length, window=window, stride=stride)
+
+
+@registry.span_getters("spacy-elmo.strided_spans.v1")  # type: ignore[attr-defined]
+def configure_strided_spans(window: int, stride: int) -> SpanGetter:
+    get_strided_spans([], window, stride)
+    return partial(get_strided_spans, window=window, stride=stride)
+
+
+@registry.span_getters("spacy-elmo.sent_spans.v1")  # type: ignore[attr-defined]
+def configure_sent_spans() -> SpanGetter:
+    return get_sent_spans
+
+
+@registry.span_getters("spacy-elmo.doc_spans.v1")  # type: ignore[attr-defined]
+def configure_doc_spans() -> SpanGetter:
+    return get_doc_spans
+
+
+for _ours, _theirs in (
+    (configure_strided_spans, "spacy-transformers.strided_spans.v1"),
+    (configure_sent_spans, "spacy-transformers.sent_spans.v1"),
+    (configure_doc_spans, "spacy-transformers.doc_spans.v1"),
+):
+    if _theirs not in registry.span_getters:  # type: ignore[attr-defined]
+        registry.span_getters.register(_theirs, func=_ours)  # type: ignore[attr-defined]
