@@ -64,7 +64,9 @@ class ProjectedLSTM(nn.Module):
         return projected.view(stop - start, n_rows, 4 * self.cell_dim)
 
     def _forward_autograd(self, inputs: torch.Tensor, batch_sizes: Sequence[int], h: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, State]:
-        """Out-of-place version for training: every intermediate stays available to backward."""
+        """Out-of-place version for training: every intermediate stays available to backward.
+        The block is unbind()-ed once and the gates split(): indexing a slice per step instead would make
+        autograd zero-fill and add a block-sized gradient at every step (O(T^2) memory traffic)."""
         T, B, _ = inputs.shape
         C = self.cell_dim
         outputs: List[torch.Tensor] = []
@@ -72,20 +74,23 @@ class ProjectedLSTM(nn.Module):
         finished_c: List[torch.Tensor] = []
         for start in range(0, T, TIME_BLOCK):
             stop = min(T, start + TIME_BLOCK)
-            projected = self._input_projection(inputs, start, stop, batch_sizes[start])
+            steps = self._input_projection(inputs, start, stop, batch_sizes[start]).unbind(0)
             for t in range(start, stop):
                 n = batch_sizes[t]
                 if n < h.shape[0]:
                     finished_h.append(h[n:])
                     finished_c.append(c[n:])
                     h, c = h[:n], c[:n]
-                gates = torch.addmm(projected[t - start, :n], h, self.state_weight)
-                sig = torch.sigmoid(gates[:, : 3 * C])
-                cand = torch.tanh(gates[:, 3 * C :])
-                c = torch.addcmul(sig[:, :C] * cand, sig[:, C : 2 * C], c)
+                step_input = steps[t - start]
+                if n < step_input.shape[0]:
+                    step_input = step_input[:n]
+                gates = torch.addmm(step_input, h, self.state_weight)
+                sig_part, cand_part = gates.split([3 * C, C], dim=1)
+                in_gate, forget_gate, out_gate = torch.sigmoid(sig_part).split(C, dim=1)
+                c = torch.addcmul(in_gate * torch.tanh(cand_part), forget_gate, c)
                 if self.cell_clip:
                     c = c.clamp(-self.cell_clip, self.cell_clip)
-                h = torch.mm(sig[:, 2 * C :] * torch.tanh(c), self.proj_weight)
+                h = torch.mm(out_gate * torch.tanh(c), self.proj_weight)
                 if self.proj_clip:
                     h = h.clamp(-self.proj_clip, self.proj_clip)
                 outputs.append(h)

@@ -52,3 +52,26 @@ def test_long_input_crosses_time_blocks():
         out, _ = layer(x, [2] * 100 + [1] * 50)
         ref, _, _ = reference_step_loop(layer, x, [150, 100])
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+
+
+def test_training_path_matches_inference_path_and_has_gradients():
+    torch.manual_seed(2)
+    layer = ProjectedLSTM(5, 7, 3, cell_clip=0.5, proj_clip=0.4)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.normal_(0, 1.0)
+    lengths = [80, 70, 3]
+    batch_sizes = [sum(1 for n in lengths if n > t) for t in range(80)]
+    x = torch.randn(80, 3, 5)
+    for b, n in enumerate(lengths):
+        x[n:, b] = 0
+    with torch.no_grad():
+        expected, (h_ref, c_ref) = layer(x, batch_sizes)
+    layer.train()
+    out, (h, c) = layer(x.requires_grad_(), batch_sizes)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(h, h_ref, atol=1e-6, rtol=0)
+    torch.testing.assert_close(c, c_ref, atol=1e-6, rtol=0)
+    (out.sum() + c.sum()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.parameters())
+    assert x.grad[:3].abs().sum() > 0
