@@ -119,6 +119,8 @@ def bilm_options(config: Config) -> BiLMOptions:
 RESUMABLE_CHANGES = {
     "training.max_steps", "training.max_epochs", "training.max_seconds", "training.checkpoint_every",
     "training.eval_every", "training.log_every", "training.threads", "paths.dev", "corpus.dev_max_sentences",
+    # e.g. continue a diverged run with a lower learning rate or tighter clipping
+    "training.learning_rate", "training.grad_clip",
 }
 
 

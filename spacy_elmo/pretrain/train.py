@@ -26,6 +26,7 @@ from .config import RESUMABLE_CHANGES, Config, bilm_options, flat
 from .corpus import Corpus, batches_by_tokens, take
 from .distributed import DistContext, setup, teardown
 from .export import export_pretrained
+from .fast_lstm import TrainingBiLM
 from .vocab import Vocab, build_vocab
 
 PathLike = Union[str, Path]
@@ -275,6 +276,8 @@ class Run:
             )
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        for group in optimizer.param_groups:  # the configured learning rate wins (it may be changed on resume)
+            group["lr"] = float(self.T["learning_rate"])
         if saved.get("scaler") and scaler.is_enabled():
             scaler.load_state_dict(saved["scaler"])
         self.state.update(saved["state"])
@@ -333,7 +336,7 @@ class Run:
         options.extra.update({"bidirectional": True, "dropout": float(self.config["model"]["dropout"]),
                               "n_tokens_vocab": len(self.vocab)})
         torch.manual_seed(seed)
-        bilm = BiLM(options, dropout=float(self.config["model"]["dropout"]))
+        bilm = TrainingBiLM(options, dropout=float(self.config["model"]["dropout"]))
         s = self.config["softmax"]
         head = make_head(str(s["type"]), options.projection_dim, len(self.vocab), n_samples=int(s["n_samples"]),
                          cutoffs=list(s["cutoffs"]), div_value=float(s["div_value"]))

@@ -1,8 +1,6 @@
 """The vocabulary of LM targets in bilm-tf's vocab.txt format: one token per line, <S>, </S>, <UNK> first,
 then tokens by descending frequency (the log-uniform sampler and the adaptive softmax rely on that order)."""
 import math
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Union
@@ -63,13 +61,10 @@ class Vocab:
         return cls(tokens)
 
     def to_file(self, path: Union[str, Path]) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf8") as fout:
-            fout.write("\n".join(self.tokens) + "\n")
-        os.replace(tmp, path)
-        return path
+        from .checkpoint import atomic_write
+
+        text = "\n".join(self.tokens) + "\n"
+        return atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
 
     def unigram_perplexity(self, sentences: Iterable[Sequence[str]]) -> Optional[float]:
         """Perplexity of an add-one unigram model from the training counts on the same targets the LM

@@ -1,0 +1,115 @@
+"""Pretraining throughput: training tokens/s of a config, and the fraction of this machine's fp32 GEMM
+ceiling it reaches (measured in the same run with a large torch.mm).
+
+    python bench/bench_pretrain.py [--config configs/pretrain_small.cfg] [--steps 15] [--corpus corpus/lm/train.txt]
+
+FLOPs per token = 3 x forward (forward + backward of activations and weights), forward = the biLM's
+BiLMOptions.flops_per_token() + the softmax (2 directions x 2 x (negatives + 1) x projection_dim for
+sampled, x vocabulary for full). Tokens counted are the positions the biLM computes: words + <S> + </S>.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from spacy_elmo.bilm.chars import batch_to_char_ids  # noqa: E402
+from spacy_elmo.bilm.heads import make_head  # noqa: E402
+from spacy_elmo.pretrain.config import bilm_options, load_config  # noqa: E402
+from spacy_elmo.pretrain.corpus import Corpus, batches_by_tokens, take  # noqa: E402
+from spacy_elmo.pretrain.fast_lstm import TrainingBiLM  # noqa: E402
+from spacy_elmo.pretrain.train import LanguageModel  # noqa: E402
+from spacy_elmo.pretrain.vocab import build_vocab  # noqa: E402
+
+
+def gemm_rate(n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(a, b)
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return 2 * n**3 / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(ROOT / "configs" / "pretrain_small.cfg"))
+    parser.add_argument("--corpus", default=str(ROOT / "corpus" / "lm" / "train.txt"))
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = load_config(args.config)
+    corpus_path = Path(args.corpus)
+    if not corpus_path.exists():
+        from spacy_elmo.pretrain.synthetic import write_corpus
+
+        corpus_path = write_corpus(Path("/tmp/spacy_elmo_bench/train.txt"), 20000)
+        print(f"{args.corpus} not found: using a synthetic corpus {corpus_path}")
+    corpus = Corpus(corpus_path, max_length=int(config["corpus"]["max_length"]))
+    sentences = take(corpus, 20000)
+    vocab = build_vocab(sentences, max_size=int(config["vocab"]["max_size"]), min_count=int(config["vocab"]["min_count"]))
+    batches = list(batches_by_tokens(sentences, int(config["training"]["batch_tokens"]), seed=0))[: args.steps + 2]
+    options = bilm_options(config)
+    s = config["softmax"]
+    torch.manual_seed(0)
+    model = LanguageModel(TrainingBiLM(options, dropout=float(config["model"]["dropout"])),
+                          make_head(s["type"], options.projection_dim, len(vocab), n_samples=int(s["n_samples"]),
+                                    cutoffs=list(s["cutoffs"]), div_value=float(s["div_value"])),
+                          dropout=float(config["model"]["dropout"]))
+    optimizer = torch.optim.Adagrad(model.parameters(), lr=0.2, initial_accumulator_value=1.0)
+    max_chars = options.max_characters_per_token
+
+    def step(batch) -> None:
+        ids = torch.from_numpy(batch_to_char_ids(batch, max_chars))
+        loss, _, _ = model(ids, vocab.target_ids(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+
+    for batch in batches[:2]:  # warm-up
+        step(batch)
+    gemm_before = gemm_rate()
+    words = positions = 0
+    start = time.perf_counter()
+    for batch in batches[2:]:
+        step(batch)
+        words += sum(map(len, batch))
+        positions += sum(len(x) + 2 for x in batch)
+    seconds = time.perf_counter() - start
+    gemm = max(gemm_before, gemm_rate())
+    P = options.projection_dim
+    softmax_width = (int(s["n_samples"]) + 1) if s["type"] == "sampled" else len(vocab)
+    softmax_flops = 2 * 2 * softmax_width * P
+    forward_flops = options.flops_per_token() + softmax_flops
+    train_flops = 3 * forward_flops
+    achieved = positions / seconds * train_flops
+    result = {
+        "config": str(args.config),
+        "threads": torch.get_num_threads(),
+        "steps": len(batches) - 2,
+        "batch_tokens": int(config["training"]["batch_tokens"]),
+        "words_per_second": round(words / seconds, 1),
+        "positions_per_second": round(positions / seconds, 1),
+        "forward_mflop_per_token": round(forward_flops / 1e6, 3),
+        "bilm_forward_mflop_per_token": round(options.flops_per_token() / 1e6, 3),
+        "softmax_forward_mflop_per_token": round(softmax_flops / 1e6, 3),
+        "achieved_gflops": round(achieved / 1e9, 2),
+        "gemm_gflops": round(gemm / 1e9, 2),
+        "fraction_of_gemm_ceiling": round(achieved / gemm, 4),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Shared by the pretraining tests: a synthetic corpus, the CLI called as a user calls it, hdf5 reading."""
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import h5py
+import numpy
+
+from spacy_elmo.pretrain.synthetic import write_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_CONFIG = ROOT / "configs" / "pretrain_tiny.cfg"
+
+
+def make_corpus(directory: Path, n_train: int = 3000, n_dev: int = 300) -> Dict[str, Path]:
+    return {
+        "train": write_corpus(directory / "train.txt", n_train, seed=1),
+        "dev": write_corpus(directory / "dev.txt", n_dev, seed=2),
+    }
+
+
+def run_cli(*args: str) -> int:
+    """`python -m spacy_elmo ARGS` in this process; returns the exit code."""
+    from spacy_elmo.cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as err:
+        return int(err.code or 0)
+    return 0
+
+
+def pretrain_args(corpus: Dict[str, Path], output: Path, *extra: str) -> List[str]:
+    return ["pretrain", str(TINY_CONFIG), "--output", str(output),
+            "--paths.train", str(corpus["train"]), "--paths.dev", str(corpus["dev"]), *extra]
+
+
+def cli_command(*args: str) -> List[str]:
+    return [sys.executable, "-m", "spacy_elmo", *[str(a) for a in args]]
+
+
+def read_hdf5(path: Path) -> Dict[str, numpy.ndarray]:
+    out: Dict[str, numpy.ndarray] = {}
+    with h5py.File(path, "r") as fin:
+        fin.visititems(lambda name, obj: out.__setitem__(name, obj[...]) if isinstance(obj, h5py.Dataset) else None)
+    return out
