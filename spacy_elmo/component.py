@@ -8,6 +8,7 @@ spaCy never initializes frozen components, so the weights are loaded in the cons
 writes them into the pipeline directory in the same options.json + weights.hdf5 layout.
 """
 import hashlib
+import os
 import shutil
 import sys
 import tempfile
@@ -254,6 +255,7 @@ class ElmoComponent(Pipe):
         self.listener_map: Dict[str, List[Model]] = {}
         self.bilm: Optional[BiLM] = None
         self._load_error: Optional[str] = None
+        self._pid = os.getpid()
         try:
             self._set_bilm(load_weights_dir(weights))
         except ElmoWeightsError as err:
@@ -328,6 +330,11 @@ class ElmoComponent(Pipe):
         return self.bilm
 
     def _device(self) -> torch.device:
+        if self._pid != os.getpid():
+            # A forked worker (nlp.pipe(n_process=N)): torch's inherited OpenMP pool can deadlock after
+            # fork, and N workers should not each use every core. One thread per worker, as DataLoader does.
+            self._pid = os.getpid()
+            torch.set_num_threads(1)
         # Follow thinc's current ops: CupyOps after `spacy train --gpu-id N` / require_gpu -> cuda.
         bilm = self._require_bilm()
         device = get_torch_default_device()
@@ -361,35 +368,36 @@ class ElmoComponent(Pipe):
         L, D, dtype = bilm.n_outputs, bilm.output_dim, self.cfg["dtype"]
         sums = [numpy.zeros((L, len(doc), D), dtype="float32") for doc in docs]
         counts = [numpy.zeros(len(doc), dtype="int32") for doc in docs]
-        todo: List[Tuple[int, int, int, List[str], bytes]] = []
+        # Unique sequences still to run (repeats in a batch run once): key -> (words, [(doc, start, end)])
+        todo: Dict[bytes, Tuple[List[str], List[Tuple[int, int, int]]]] = {}
         for i, spans in enumerate(self.get_spans(list(docs))):
             for span in spans:
                 if len(span) == 0:
                     continue
                 words = [token.text for token in span]
                 key = ActivationCache.key(words)
-                cached = self.cache.get(key)
+                cached = self.cache.get(key) if key not in todo else None
                 if cached is not None:
                     sums[i][:, span.start : span.end] += cached
                     counts[i][span.start : span.end] += 1
                 else:
-                    todo.append((i, span.start, span.end, words, key))
+                    todo.setdefault(key, (words, []))[1].append((i, span.start, span.end))
         if todo:
             device = self._device()
-            todo.sort(key=lambda job: -len(job[3]))
+            jobs = sorted(todo.items(), key=lambda item: -len(item[1][0]))
             budget = self.cfg["token_budget"]
             start = 0
-            while start < len(todo):
-                longest = len(todo[start][3])  # sorted: the first row is the longest
-                rows = max(1, budget // longest)
-                batch = todo[start : start + rows]
+            while start < len(jobs):
+                longest = len(jobs[start][1][0])  # sorted: the first row is the longest
+                batch = jobs[start : start + max(1, budget // longest)]
                 start += len(batch)
-                activations = self._run([job[3] for job in batch], device)
-                for j, (i, s, e, words, key) in enumerate(batch):
-                    layers = activations[:, j, : e - s].astype(dtype)
+                activations = self._run([words for _, (words, _) in batch], device)
+                for j, (key, (words, targets)) in enumerate(batch):
+                    layers = activations[:, j, : len(words)].astype(dtype)
                     self.cache.put(key, layers)
-                    sums[i][:, s:e] += layers
-                    counts[i][s:e] += 1
+                    for i, s, e in targets:
+                        sums[i][:, s:e] += layers
+                        counts[i][s:e] += 1
         outputs = []
         for total, count in zip(sums, counts):
             if count.max(initial=0) > 1:

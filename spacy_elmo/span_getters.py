@@ -7,7 +7,7 @@ are re-registered under their own names only when nothing has registered them ye
 spacy-transformers later simply replaces them with its identical versions.
 """
 from functools import partial
-from typing import Callable, Iterable, List
+from typing import Callable, Iterable, List, Tuple
 
 import catalogue
 from spacy.tokens import Doc, Span
@@ -20,23 +20,26 @@ if not hasattr(registry, "span_getters"):
     registry.span_getters = catalogue.create("spacy", "span_getters", entry_points=True)  # type: ignore[attr-defined]
 
 
-def get_strided_spans(docs: Iterable[Doc], window: int, stride: int) -> List[List[Span]]:
-    """Windows of `window` tokens every `stride` tokens (stride < window overlaps), as spacy-transformers."""
+def strided_bounds(n: int, window: int, stride: int) -> List[Tuple[int, int]]:
+    """(start, end) of the windows spacy-transformers' strided spans cut from n tokens."""
     if window < 1 or stride < 1 or stride > window:
         raise ValueError(f"strided spans need 1 <= stride <= window, got window={window}, stride={stride}")
-    spans: List[List[Span]] = []
-    for doc in docs:
-        start = 0
-        spans.append([])
-        for _ in range(len(doc) // stride):
-            spans[-1].append(doc[start : start + window])
-            if start + window >= len(doc):
-                break
-            start += stride
-        else:
-            if start < len(doc):
-                spans[-1].append(doc[start:])
-    return spans
+    bounds: List[Tuple[int, int]] = []
+    start = 0
+    for _ in range(n // stride):
+        bounds.append((start, min(start + window, n)))
+        if start + window >= n:
+            break
+        start += stride
+    else:
+        if start < n:
+            bounds.append((start, n))
+    return bounds
+
+
+def get_strided_spans(docs: Iterable[Doc], window: int, stride: int) -> List[List[Span]]:
+    """Windows of `window` tokens every `stride` tokens (stride < window overlaps), as spacy-transformers."""
+    return [[doc[s:e] for s, e in strided_bounds(len(doc), window, stride)] for doc in docs]
 
 
 def get_sent_spans(docs: Iterable[Doc]) -> List[List[Span]]:
@@ -61,8 +64,8 @@ def get_long_doc_spans(docs: Iterable[Doc], max_length: int, window: int, stride
             if len(piece) <= max_length:
                 spans.append(piece)
             else:
-                for window_span in get_strided_spans([piece.as_doc()], window, stride)[0]:
-                    spans.append(doc[piece.start + window_span.start : piece.start + window_span.end])
+                for s, e in strided_bounds(len(piece), window, stride):
+                    spans.append(doc[piece.start + s : piece.start + e])
         out.append(spans)
     return out
 
@@ -71,13 +74,13 @@ def get_long_doc_spans(docs: Iterable[Doc], max_length: int, window: int, stride
 def configure_long_doc_spans(max_length: int = 256, window: int = 128, stride: int = 96) -> SpanGetter:
     if window > max_length:
         raise ValueError(f"long_doc_spans: window ({window}) must not exceed max_length ({max_length})")
-    get_strided_spans([], window, stride)  # validate window/stride now, not on the first long doc
+    strided_bounds(0, window, stride)  # validate window/stride now, not on the first long doc
     return partial(get_long_doc_spans, max_length=max_length, window=window, stride=stride)
 
 
 @registry.span_getters("spacy-elmo.strided_spans.v1")  # type: ignore[attr-defined]
 def configure_strided_spans(window: int, stride: int) -> SpanGetter:
-    get_strided_spans([], window, stride)
+    strided_bounds(0, window, stride)
     return partial(get_strided_spans, window=window, stride=stride)
 
 

@@ -1,0 +1,98 @@
+"""`python -m spacy_elmo embed`: the job of AllenNLP's old `allennlp elmo` command.
+
+One sentence per line (whitespace tokens, or a spaCy tokenizer with --spacy); writes OUTPUT.hdf5 with a
+dataset per line, keys "0", "1", ... and a "sentence_to_index" dataset (JSON: sentence -> key), as AllenNLP.
+Blank lines give empty entries. Stateless biLM, so the output does not depend on batch size or order.
+"""
+import json
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import h5py
+import numpy
+import typer
+
+from ..cli import app
+
+MODES = ("all", "top", "average")
+
+
+def _tokenizer(spacy_model: Optional[str]) -> Callable[[str], List[str]]:
+    if not spacy_model:
+        return str.split
+    import spacy
+
+    try:
+        nlp = spacy.load(spacy_model, exclude=["elmo"])
+    except OSError:
+        nlp = spacy.blank(spacy_model)  # a language code such as "en"
+    return lambda line: [token.text for token in nlp.make_doc(line) if not token.is_space]
+
+
+def _reduce(layers: numpy.ndarray, mode: str) -> numpy.ndarray:
+    if mode == "top":
+        return layers[-1]
+    if mode == "average":
+        return layers.mean(0)
+    return layers
+
+
+def embed_file(
+    weights_dir: Path,
+    input_file: Path,
+    output_file: Path,
+    mode: str = "all",
+    batch_size: int = 64,
+    spacy_model: Optional[str] = None,
+    progress: bool = True,
+) -> int:
+    """Returns the number of lines written."""
+    from ..component import load_weights_dir
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    bilm = load_weights_dir(weights_dir)
+    lines = Path(input_file).read_text(encoding="utf8").splitlines()
+    tokenize = _tokenizer(spacy_model)
+    sentences = [tokenize(line) for line in lines]
+    L, D = bilm.n_outputs, bilm.output_dim
+    chunk = max(1, batch_size) * 8  # embed_sentences sorts by length within each chunk
+    sentence_to_index = {}
+    with h5py.File(output_file, "w") as fout:
+        for start in range(0, len(sentences), chunk):
+            part = sentences[start : start + chunk]
+            nonempty = [i for i, s in enumerate(part) if s]
+            vectors = bilm.embed_sentences([part[i] for i in nonempty], batch_size=batch_size)
+            by_row = dict(zip(nonempty, vectors))
+            for i in range(len(part)):
+                layers = by_row.get(i, numpy.zeros((L, 0, D), dtype="float32"))
+                key = str(start + i)
+                fout.create_dataset(key, data=_reduce(layers, mode).astype("float32"))
+                sentence_to_index[lines[start + i]] = key
+            if progress:
+                done = min(start + chunk, len(sentences))
+                print(f"\rembedded {done}/{len(sentences)} sentences", end="", file=sys.stderr, flush=True)
+        fout.create_dataset("sentence_to_index", data=[json.dumps(sentence_to_index)])
+    if progress:
+        print(file=sys.stderr)
+    return len(sentences)
+
+
+@app.command("embed")
+def embed_cli(
+    weights_dir: Path = typer.Argument(..., help="Directory with options.json + weights.hdf5"),
+    input_file: Path = typer.Argument(..., help="Text file, one sentence per line"),
+    output_file: Path = typer.Argument(..., help="Output .hdf5"),
+    all_layers: bool = typer.Option(False, "--all", help="Store all layers (n_layers+1, n, D) (default)"),
+    top: bool = typer.Option(False, "--top", help="Store the top layer (n, D)"),
+    average: bool = typer.Option(False, "--average", help="Store the mean of the layers (n, D)"),
+    batch_size: int = typer.Option(64, "--batch-size", help="Sentences per biLM batch"),
+    spacy_model: Optional[str] = typer.Option(None, "--spacy", help="Tokenize with this spaCy pipeline or language code"),
+) -> None:
+    """Embed every line of INPUT with ELMo into OUTPUT.hdf5 (AllenNLP `elmo` command layout)."""
+    chosen = [m for m, flag in zip(MODES, (all_layers, top, average)) if flag]
+    if len(chosen) > 1:
+        raise typer.BadParameter("choose at most one of --all, --top, --average")
+    n = embed_file(weights_dir, input_file, output_file, chosen[0] if chosen else "all", batch_size, spacy_model)
+    print(f"wrote {n} entries to {output_file}", file=sys.stderr)

@@ -1,0 +1,59 @@
+"""`python -m spacy_elmo embed`: AllenNLP `elmo` command layout, deterministic, blank lines."""
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy
+import pytest
+
+from spacy_elmo import load_bilm
+
+
+@pytest.fixture
+def sentences(tmp_path):
+    path = tmp_path / "input.txt"
+    path.write_text("The cat sat .\n\nELMo 😀 日本語\nThe cat sat .\n" + "a " * 60 + "\n", encoding="utf8")
+    return path
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "spacy_elmo", "embed", *map(str, args)], capture_output=True, text=True, check=True)
+
+
+def test_embed_all_layers_matches_bilm(tmp_path, tiny_weights_dir, sentences):
+    out = tmp_path / "out.hdf5"
+    result = run(tiny_weights_dir, sentences, out, "--all", "--batch-size", "2")
+    assert "5/5" in result.stderr
+    bilm = load_bilm(tiny_weights_dir / "options.json", tiny_weights_dir / "weights.hdf5")
+    lines = sentences.read_text(encoding="utf8").splitlines()
+    with h5py.File(out, "r") as f:
+        assert sorted(k for k in f if k != "sentence_to_index") == ["0", "1", "2", "3", "4"]
+        assert f["1"].shape == (3, 0, 16)
+        for i in (0, 2, 4):
+            numpy.testing.assert_allclose(f[str(i)][...], bilm.embed_sentences([lines[i].split()])[0], atol=1e-5)
+        index = json.loads(f["sentence_to_index"][0])
+        assert index["The cat sat ."] == "3" and index[""] == "1"
+
+
+def test_top_average_and_determinism(tmp_path, tiny_weights_dir, sentences):
+    run(tiny_weights_dir, sentences, tmp_path / "all.hdf5")
+    run(tiny_weights_dir, sentences, tmp_path / "top.hdf5", "--top", "--batch-size", "1")
+    run(tiny_weights_dir, sentences, tmp_path / "avg.hdf5", "--average")
+    with h5py.File(tmp_path / "all.hdf5") as a, h5py.File(tmp_path / "top.hdf5") as t, h5py.File(tmp_path / "avg.hdf5") as m:
+        numpy.testing.assert_allclose(t["2"][...], a["2"][-1], atol=1e-5)  # batch size does not matter
+        numpy.testing.assert_allclose(m["2"][...], a["2"][...].mean(0), atol=1e-6)
+        numpy.testing.assert_array_equal(a["0"][...], a["3"][...])
+        assert t["1"].shape == (0, 16)
+
+
+def test_spacy_tokenizer_and_errors(tmp_path, tiny_weights_dir):
+    text = tmp_path / "in.txt"
+    text.write_text("Don't stop.\n", encoding="utf8")
+    run(tiny_weights_dir, text, tmp_path / "o.hdf5", "--spacy", "en", "--top")
+    with h5py.File(tmp_path / "o.hdf5") as f:
+        assert f["0"].shape == (4, 16)  # Do n't stop .
+    bad = subprocess.run([sys.executable, "-m", "spacy_elmo", "embed", str(tmp_path / "missing"), str(text), str(tmp_path / "x.hdf5")], capture_output=True, text=True)
+    assert bad.returncode != 0 and "not found" in bad.stderr
+    both = subprocess.run([sys.executable, "-m", "spacy_elmo", "embed", str(tiny_weights_dir), str(text), str(tmp_path / "x.hdf5"), "--top", "--all"], capture_output=True, text=True)
+    assert both.returncode != 0

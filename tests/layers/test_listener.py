@@ -1,0 +1,102 @@
+"""ElmoListener.v1 inside spaCy pipelines: widths, concatenation with tok2vec, bad wiring."""
+import numpy
+import pytest
+import spacy
+from spacy.training import Example
+from thinc.api import Config
+
+from spacy_elmo.architectures import create_elmo_listener
+
+TEXTCAT = """
+[model]
+@architectures = "spacy.TextCatReduce.v1"
+exclusive_classes = true
+use_reduce_first = false
+use_reduce_last = false
+use_reduce_max = true
+use_reduce_mean = true
+nO = null
+
+[model.tok2vec]
+@architectures = "spacy-elmo.ElmoListener.v1"
+width = {width}
+upstream = "elmo"
+layer_norm = true
+dropout = 0.1
+tok2vec = null
+"""
+
+
+def _nlp(weights_dir, width):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(weights_dir)})
+    nlp.add_pipe("textcat", config=Config().from_str(TEXTCAT.format(width=width)))
+    return nlp
+
+
+def _examples(nlp):
+    out = []
+    for i, text in enumerate(["good film", "bad film", "great plot twist", "awful acting"]):
+        out.append(Example.from_dict(nlp.make_doc(text), {"cats": {"POS": float(i % 2 == 0), "NEG": float(i % 2)}}))
+    return out
+
+
+def test_width_mismatch_fails_at_initialize_naming_both(tiny_weights_dir):
+    nlp = _nlp(tiny_weights_dir, width=32)
+    with pytest.raises(ValueError) as err:
+        nlp.initialize(lambda: _examples(nlp))
+    assert "32" in str(err.value) and "16" in str(err.value)
+
+
+def test_listener_trains_and_predicts(tiny_weights_dir):
+    nlp = _nlp(tiny_weights_dir, width=16)
+    examples = _examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("elmo").listening_components == ["textcat"]
+    mix = next(node for node in nlp.get_pipe("textcat").model.walk() if node.name == "scalar_mix")
+    before = mix.get_param("s").copy()
+    for _ in range(3):
+        # elmo annotates, textcat learns (as spacy train does with annotating_components)
+        nlp.update(examples, sgd=optimizer, annotates=["elmo"], exclude=["elmo"])
+    assert not numpy.array_equal(before, mix.get_param("s"))
+    doc = nlp("good plot")
+    assert set(doc.cats) == {"POS", "NEG"}
+
+
+def test_training_without_annotation_is_an_error(tiny_weights_dir):
+    nlp = _nlp(tiny_weights_dir, width=16)
+    examples = _examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    with pytest.raises(ValueError, match="annotating_components"):
+        nlp.update(examples, sgd=optimizer, exclude=["elmo"])
+
+
+def test_concatenation_with_tok2vec(tiny_weights_dir):
+    tok2vec = spacy.registry.resolve(
+        Config().from_str(
+            """
+[t]
+@architectures = "spacy.Tok2Vec.v2"
+[t.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 12
+attrs = ["NORM"]
+rows = [100]
+include_static_vectors = false
+[t.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 12
+depth = 1
+window_size = 1
+maxout_pieces = 2
+"""
+        )
+    )["t"]
+    model = create_elmo_listener(width=16, tok2vec=tok2vec)
+    assert model.get_dim("nO") == 28
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(tiny_weights_dir)})
+    docs = list(nlp.pipe(["one two three", "four"]))
+    model.initialize(X=docs)
+    Y = model.predict(docs)
+    assert [y.shape for y in Y] == [(3, 28), (1, 28)]
