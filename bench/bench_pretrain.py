@@ -22,7 +22,7 @@ from spacy_elmo.bilm.chars import batch_to_char_ids  # noqa: E402
 from spacy_elmo.bilm.heads import make_head  # noqa: E402
 from spacy_elmo.pretrain.config import bilm_options, load_config  # noqa: E402
 from spacy_elmo.pretrain.corpus import Corpus, batches_by_tokens, take  # noqa: E402
-from spacy_elmo.pretrain.fast_lstm import TrainingBiLM  # noqa: E402
+from spacy_elmo.pretrain.training_bilm import TrainingBiLM  # noqa: E402
 from spacy_elmo.pretrain.train import LanguageModel  # noqa: E402
 from spacy_elmo.pretrain.vocab import build_vocab  # noqa: E402
 

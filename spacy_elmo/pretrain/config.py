@@ -71,6 +71,8 @@ grad_clip = 10.0
 precision = "fp32"
 checkpoint_every = 500
 eval_every = 500
+# also evaluate the untrained model (step 0), the start of the dev curve
+eval_at_start = true
 log_every = 20
 # torch intra-op threads per process (0: torch's default)
 threads = 0
@@ -118,7 +120,7 @@ def bilm_options(config: Config) -> BiLMOptions:
 # Settings that may differ between a run and its --resume (everything else must match the checkpoint).
 RESUMABLE_CHANGES = {
     "training.max_steps", "training.max_epochs", "training.max_seconds", "training.checkpoint_every",
-    "training.eval_every", "training.log_every", "training.threads", "paths.dev", "corpus.dev_max_sentences",
+    "training.eval_every", "training.eval_at_start", "training.log_every", "training.threads", "paths.dev", "corpus.dev_max_sentences",
     # e.g. continue a diverged run with a lower learning rate or tighter clipping
     "training.learning_rate", "training.grad_clip",
 }

@@ -30,16 +30,17 @@ def plot_training_curve(log_path: Union[str, Path], metrics_path: Union[str, Pat
     ax1.set_xlabel("step")
     ax1.set_ylabel("loss (nats/token)")
     ax1.set_title("training loss")
-    ax1.legend()
+    if train:
+        ax1.legend()
     if history:
         steps = [h["step"] for h in history]
         for key, label in (("forward_perplexity", "forward"), ("backward_perplexity", "backward"), ("perplexity", "average")):
             ax2.plot(steps, [h[key] for h in history], marker="o", label=label)
         ax2.set_yscale("log")
+        ax2.legend()
     ax2.set_xlabel("step")
     ax2.set_ylabel("dev perplexity (full softmax)")
     ax2.set_title("held-out perplexity")
-    ax2.legend()
     fig.tight_layout()
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(str(output), dpi=90)

@@ -26,7 +26,7 @@ from .config import RESUMABLE_CHANGES, Config, bilm_options, flat
 from .corpus import Corpus, batches_by_tokens, take
 from .distributed import DistContext, setup, teardown
 from .export import export_pretrained
-from .fast_lstm import TrainingBiLM
+from .training_bilm import TrainingBiLM
 from .vocab import Vocab, build_vocab
 
 PathLike = Union[str, Path]
@@ -359,7 +359,7 @@ class Run:
             )
         else:
             ddp_model = model
-        if not resuming and self.dev_batches and int(T["eval_every"]) > 0:
+        if not resuming and self.dev_batches and int(T["eval_every"]) > 0 and bool(T["eval_at_start"]):
             self._record_eval(model)
 
         max_steps, max_epochs, max_seconds = int(T["max_steps"]), int(T["max_epochs"]), float(T["max_seconds"])
@@ -370,6 +370,7 @@ class Run:
         max_chars = options.max_characters_per_token
         params = [p for p in model.parameters() if p.requires_grad]
         t_start = time.time() - self.state["elapsed"]
+        self._first_step, self._t_first = self.state["step"], time.time()
         t_log, tok_log = time.time(), 0
         loss_sum, loss_n = 0.0, 0
         last_ckpt_step = self.state["step"] if resuming else -1
@@ -473,18 +474,22 @@ class Run:
     def _progress(self, step: int, loss: float, tps: float, max_steps: int, max_seconds: float, kind: str) -> None:
         elapsed = self.state["elapsed"]
         parts = [f"step {step:>6}" + (f"/{max_steps}" if max_steps else "")]
-        if max_steps:
-            frac = step / max_steps
+        if max_steps or max_seconds:
+            frac = max(step / max_steps if max_steps else 0.0, min(1.0, elapsed / max_seconds) if max_seconds else 0.0)
             bar = "#" * int(20 * frac)
             parts.append(f"[{bar:<20}] {frac:4.0%}")
         label = "loss (sampled)" if kind == "sampled" else "loss"
         parts.append(f"{label} {loss:.3f}  ppl {math.exp(min(loss, 50.0)):.1f}")
         parts.append(f"{tps:,.0f} tok/s")
         parts.append(f"elapsed {_fmt_time(elapsed)}")
+        remaining = []
         if max_steps and step:
-            parts.append(f"eta {_fmt_time(elapsed / step * (max_steps - step))}")
-        elif max_seconds:
-            parts.append(f"left {_fmt_time(max_seconds - elapsed)}")
+            done_here = step - self._first_step  # steps (and time) of this process, not of earlier runs
+            remaining.append((time.time() - self._t_first) / done_here * (max_steps - step) if done_here > 0 else float("inf"))
+        if max_seconds:
+            remaining.append(max_seconds - elapsed)
+        if remaining and min(remaining) < float("inf"):
+            parts.append(f"eta {_fmt_time(min(remaining))}")
         self.say("  ".join(parts))
 
     def _diverged(self, step: int, loss: float, grad_norm: float, last_ckpt_step: int) -> None:

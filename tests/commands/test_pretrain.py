@@ -222,3 +222,11 @@ def test_jsonl_raw_text_directory_corpus_with_adaptive_softmax(tmp_path):
     assert metrics["dev"]["perplexity"] > 1
     assert "softmax/W" not in read_hdf5(out / "weights.hdf5")
     load_bilm(out / "options.json", out / "weights.hdf5")
+
+
+def test_bf16_autocast_runs_on_cpu(corpus, tmp_path):
+    out = tmp_path / "bf16"
+    assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 4, "--training.precision", "bf16",
+                                  "--training.eval_every", 0, "--corpus.dev_max_sentences", 50)) == 0
+    assert _metrics(out)["dev"]["perplexity"] < 1000
+    load_bilm(out / "options.json", out / "weights.hdf5")

@@ -32,7 +32,7 @@ def run_cli(*args: str) -> int:
 
 def pretrain_args(corpus: Dict[str, Path], output: Path, *extra: str) -> List[str]:
     return ["pretrain", str(TINY_CONFIG), "--output", str(output),
-            "--paths.train", str(corpus["train"]), "--paths.dev", str(corpus["dev"]), *extra]
+            "--paths.train", str(corpus["train"]), "--paths.dev", str(corpus["dev"]), *map(str, extra)]
 
 
 def cli_command(*args: str) -> List[str]:

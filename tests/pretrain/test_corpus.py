@@ -72,3 +72,23 @@ def test_vocab_is_frequency_sorted_with_specials_first_and_round_trips(tmp_path)
     ids = vocab.target_ids([["a", "zzz"], ["b"]])
     assert ids.tolist() == [[0, 4, 2, 1], [0, 3, 1, -100]]
     assert vocab.unigram_perplexity([["b", "a"]]) > 1.0
+
+
+def test_training_bilm_encodes_each_distinct_token_once_with_identical_outputs():
+    import torch
+
+    from spacy_elmo.bilm.chars import batch_to_char_ids
+    from spacy_elmo.pretrain.training_bilm import TrainingBiLM
+    from tests.conftest import random_bilm
+
+    reference = random_bilm()
+    model = TrainingBiLM(reference.options)
+    model.load_state_dict(reference.state_dict())
+    ids = torch.from_numpy(batch_to_char_ids([["the", "cat", "the", "."], ["the", "."]]))
+    calls = []
+    model.char_cnn.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    with torch.enable_grad():
+        got = model.forward_with_boundaries(ids)["activations"]
+    want = reference.forward_with_boundaries(ids)["activations"]
+    assert calls == [5]  # <S>, </S>, the, cat, . -- not 10 positions
+    assert (got - want).abs().max() < 1e-4 * want.abs().max()
