@@ -94,5 +94,13 @@ def embed_cli(
     chosen = [m for m, flag in zip(MODES, (all_layers, top, average)) if flag]
     if len(chosen) > 1:
         raise typer.BadParameter("choose at most one of --all, --top, --average")
-    n = embed_file(weights_dir, input_file, output_file, chosen[0] if chosen else "all", batch_size, spacy_model)
+    from ..component import ElmoWeightsError
+
+    if not Path(input_file).is_file():
+        raise typer.BadParameter(f"input file not found: {input_file}")
+    try:
+        n = embed_file(weights_dir, input_file, output_file, chosen[0] if chosen else "all", batch_size, spacy_model)
+    except ElmoWeightsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise typer.Exit(1)
     print(f"wrote {n} entries to {output_file}", file=sys.stderr)

@@ -18,12 +18,23 @@ def sentences(tmp_path):
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "spacy_elmo", "embed", *map(str, args)], capture_output=True, text=True, check=True)
+    """In-process through the same typer app as `python -m spacy_elmo` (one test below uses a subprocess)."""
+    from typer.testing import CliRunner
+
+    from spacy_elmo.cli import _register, app
+
+    _register()
+    result = CliRunner().invoke(app, ["embed", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result
 
 
 def test_embed_all_layers_matches_bilm(tmp_path, tiny_weights_dir, sentences):
     out = tmp_path / "out.hdf5"
-    result = run(tiny_weights_dir, sentences, out, "--all", "--batch-size", "2")
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_elmo", "embed", str(tiny_weights_dir), str(sentences), str(out), "--all", "--batch-size", "2"],
+        capture_output=True, text=True, check=True,
+    )
     assert "5/5" in result.stderr
     bilm = load_bilm(tiny_weights_dir / "options.json", tiny_weights_dir / "weights.hdf5")
     lines = sentences.read_text(encoding="utf8").splitlines()
@@ -53,7 +64,11 @@ def test_spacy_tokenizer_and_errors(tmp_path, tiny_weights_dir):
     run(tiny_weights_dir, text, tmp_path / "o.hdf5", "--spacy", "en", "--top")
     with h5py.File(tmp_path / "o.hdf5") as f:
         assert f["0"].shape == (4, 16)  # Do n't stop .
-    bad = subprocess.run([sys.executable, "-m", "spacy_elmo", "embed", str(tmp_path / "missing"), str(text), str(tmp_path / "x.hdf5")], capture_output=True, text=True)
-    assert bad.returncode != 0 and "not found" in bad.stderr
-    both = subprocess.run([sys.executable, "-m", "spacy_elmo", "embed", str(tiny_weights_dir), str(text), str(tmp_path / "x.hdf5"), "--top", "--all"], capture_output=True, text=True)
-    assert both.returncode != 0
+    from typer.testing import CliRunner
+
+    from spacy_elmo.cli import app
+
+    missing = CliRunner().invoke(app, ["embed", str(tmp_path / "missing"), str(text), str(tmp_path / "x.hdf5")])
+    assert missing.exit_code == 1 and "weights directory not found" in missing.output
+    with pytest.raises(AssertionError, match="at most one"):
+        run(tiny_weights_dir, text, tmp_path / "x.hdf5", "--top", "--all")
