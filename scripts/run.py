@@ -2,6 +2,7 @@
 
     python scripts/run.py prepare|pretrain|train|evaluate|package --size ci|demo|full [--gpu-id N]
 """
+import json
 import shlex
 import subprocess
 import sys
@@ -50,12 +51,19 @@ def pretrain(size: str = SIZE, gpu_id: int = GPU) -> None:
         "--paths.train", "corpus/lm/train.txt", "--paths.dev", "corpus/lm/dev.txt", *p["pretrain"], *gpu_args(gpu_id)])
 
 
+def elmo_width(weights_dir: str = "training/elmo") -> int:
+    """The listener's width must equal the pretrained biLM's 2 x projection_dim (checked at initialize)."""
+    return 2 * int(json.loads(Path(weights_dir, "options.json").read_text())["lstm"]["projection_dim"])
+
+
 @app.command()
 def train(size: str = SIZE, gpu_id: int = GPU) -> None:
     p = preset(size)
     for task, features, fraction in runs(size):
         corpus = "corpus/conll2003" if task == "ner" else "corpus/bbc"
-        overrides = p["ner"] if task == "ner" else p["textcat_train"]
+        overrides = list(p["ner"] if task == "ner" else p["textcat_train"])
+        if features == "elmo":
+            overrides += [f"--components.{task}.model.tok2vec.width", str(elmo_width())]
         sh([PY, "-m", "spacy", "train", f"configs/{task}_{features}.cfg", "--output", f"training/{task}_{features}_{fraction}",
             "--paths.train", f"{corpus}/{FRACTIONS[fraction]}", "--paths.dev", f"{corpus}/dev.spacy",
             "--paths.elmo_weights", "training/elmo", *overrides, *gpu_args(gpu_id)])
