@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo ci-project bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,11 @@ test: setup
 	$(BIN)/python -m pytest -q tests
 
 demo: setup
-	cd . && $(BIN)/python -m spacy project run demo . --vars.size demo
+	$(BIN)/python -m spacy project run demo . --vars.size demo
+
+# The same workflow on tiny slices of the same real data (a few minutes); CI runs it.
+ci-project: setup
+	$(BIN)/python -m spacy project run ci . --vars.size ci
 
 bench: setup
 	$(BIN)/python bench/bench_bilm.py
