@@ -217,8 +217,8 @@ class Run:
             for batch in self.dev_batches[self.ctx.rank :: self.ctx.world_size]:
                 char_ids = torch.from_numpy(batch_to_char_ids(batch, max_chars)).to(self.ctx.device)
                 targets = self.vocab.target_ids(batch).to(self.ctx.device)
-                with self._autocast():
-                    f, b, n = model.nll_sums(char_ids, targets)
+                # fp32 evaluation: exact perplexities, and the biLM's in-place inference path takes no autocast
+                f, b, n = model.nll_sums(char_ids, targets)
                 sums += torch.tensor([f, b, n], dtype=torch.float64, device=self.ctx.device)
         finally:
             model.train(was_training)
@@ -375,6 +375,10 @@ class Run:
         loss_sum, loss_n = 0.0, 0
         last_ckpt_step = self.state["step"] if resuming else -1
         stop_reason = None
+        if max_steps and self.state["step"] >= max_steps:  # e.g. --resume of a finished run
+            stop_reason = f"max_steps={max_steps}"
+        elif max_seconds and self.state["elapsed"] >= max_seconds:
+            stop_reason = f"max_seconds={max_seconds:g}"
         model.train()
         while stop_reason is None:
             epoch = self.state["epoch"]

@@ -104,6 +104,10 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(corpus, tmp_path):
         assert numpy.array_equal(a[key], b[key]), key
     state_a, state_b = load_checkpoint(straight)["state"], load_checkpoint(split)["state"]
     assert state_a["step"] == state_b["step"] == 36 and state_a["epoch"] == state_b["epoch"] >= 1
+    # Resuming a finished run does no further step.
+    assert run_cli(*pretrain_args(corpus, split, "--training.max_steps", 36, *common), "--resume") == 0
+    assert load_checkpoint(split)["state"]["step"] == 36
+    assert numpy.array_equal(read_hdf5(split / "weights.hdf5")["char_embed"], a["char_embed"])
     # A changed model setting cannot be resumed into.
     assert run_cli(*pretrain_args(corpus, split, "--training.max_steps", 40, *common, "--model.lstm_dim", 32), "--resume") == 1
 

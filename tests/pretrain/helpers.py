@@ -32,7 +32,10 @@ def run_cli(*args: str) -> int:
 
 def pretrain_args(corpus: Dict[str, Path], output: Path, *extra: str) -> List[str]:
     return ["pretrain", str(TINY_CONFIG), "--output", str(output),
-            "--paths.train", str(corpus["train"]), "--paths.dev", str(corpus["dev"]), *map(str, extra)]
+            "--paths.train", str(corpus["train"]), "--paths.dev", str(corpus["dev"]),
+            # one thread: tiny GEMMs gain nothing from two, and two OpenMP threads stall badly when
+            # another process shares the 2 cores
+            "--training.threads", "1", *map(str, extra)]
 
 
 def cli_command(*args: str) -> List[str]:
