@@ -66,7 +66,12 @@ def main() -> None:
                           make_head(s["type"], options.projection_dim, len(vocab), n_samples=int(s["n_samples"]),
                                     cutoffs=list(s["cutoffs"]), div_value=float(s["div_value"])),
                           dropout=float(config["model"]["dropout"]))
-    optimizer = torch.optim.Adagrad(model.parameters(), lr=0.2, initial_accumulator_value=1.0)
+    T = config["training"]
+    if T["optimizer"] == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=float(T["learning_rate"]))
+    else:
+        optimizer = torch.optim.Adagrad(model.parameters(), lr=float(T["learning_rate"]),
+                                        initial_accumulator_value=float(T["initial_accumulator_value"]))
     max_chars = options.max_characters_per_token
 
     def step(batch) -> None:
@@ -89,8 +94,22 @@ def main() -> None:
     seconds = time.perf_counter() - start
     gemm = max(gemm_before, gemm_rate())
     P = options.projection_dim
-    softmax_width = (int(s["n_samples"]) + 1) if s["type"] == "sampled" else len(vocab)
-    softmax_flops = 2 * 2 * softmax_width * P
+    if s["type"] == "sampled":
+        softmax_flops = 2 * 2 * (int(s["n_samples"]) + 1) * P
+    elif s["type"] == "adaptive":  # the head (shortlist + one logit per tail cluster) for every token;
+        # tail clusters only for their share of the tokens (measured on this batch set), at reduced width
+        cutoffs = list(model.head.softmax.cutoffs)
+        targets = torch.cat([vocab.target_ids(b).flatten() for b in batches[2:]])
+        targets = targets[targets >= 0]
+        head_flops = 2 * (cutoffs[0] + len(cutoffs) - 1) * P
+        tail_flops = 0.0
+        for i, tail in enumerate(model.head.softmax.tail):
+            share = float(((targets >= cutoffs[i]) & (targets < cutoffs[i + 1])).float().mean())
+            hidden = tail[0].out_features
+            tail_flops += share * 2 * (P * hidden + hidden * (cutoffs[i + 1] - cutoffs[i]))
+        softmax_flops = 2 * (head_flops + tail_flops)
+    else:
+        softmax_flops = 2 * 2 * len(vocab) * P
     forward_flops = options.flops_per_token() + softmax_flops
     train_flops = 3 * forward_flops
     achieved = positions / seconds * train_flops
