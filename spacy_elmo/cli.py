@@ -7,6 +7,11 @@ import typer
 app = typer.Typer(name="spacy_elmo", no_args_is_help=True, add_completion=False, help=__doc__)
 
 
+@app.callback()
+def _group() -> None:
+    """spacy-elmo: ELMo biLM pretraining, embedding and utilities."""
+
+
 def _register() -> None:
     # Imported here so that `import spacy_elmo` stays light; a module that is absent simply adds no command.
     for module in ("spacy_elmo.commands.embed", "spacy_elmo.commands.pretrain", "spacy_elmo.commands.convert"):

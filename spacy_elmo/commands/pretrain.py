@@ -6,15 +6,6 @@ from wasabi import msg
 
 from ..cli import app
 
-if app.registered_callback is None:
-    # Typer runs a lone command as the whole program ("python -m spacy_elmo CONFIG"); a group callback keeps
-    # "python -m spacy_elmo pretrain CONFIG" working while pretrain is the only command registered.
-    # (Belongs in spacy_elmo/cli.py: @app.callback() def main_callback() -> None: ...)
-    @app.callback()
-    def _group() -> None:
-        """spacy-elmo: ELMo biLM pretraining and utilities."""
-
-
 @app.command("pretrain", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def pretrain_cli(
     ctx: typer.Context,
