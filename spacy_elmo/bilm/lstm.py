@@ -1,7 +1,9 @@
 """One direction, one layer of bilm-tf's LSTM: projection, cell clipping and projection clipping.
 
 The hot loop of the biLM. Speed comes from:
-- one GEMM for the input projections of a block of timesteps (instead of one per step);
+- one GEMM for the input projections of a block of timesteps (instead of one per step), into a buffer
+  reused across blocks (fresh 10-100 MB tensors page-fault);
+- in-place gate arithmetic at inference (one allocation per step instead of ten: that alone was 3.5x);
 - batches sorted by length, so the active rows at step t are a prefix that shrinks as sentences end:
   no masking, no per-step copies, finished rows simply drop off;
 - gate columns stored as [i, f, o, g] so that one sigmoid call covers three gates;
@@ -53,7 +55,9 @@ class ProjectedLSTM(nn.Module):
             c = inputs.new_zeros(B, self.cell_dim)
         else:
             h, c = initial
-        if torch.is_grad_enabled() and (self.training or any(p.requires_grad for p in self.parameters())):
+        needs_grad = torch.is_grad_enabled() and (self.training or any(p.requires_grad for p in self.parameters()))
+        # Under autocast the GEMMs return half precision: the in-place path would mix dtypes in one buffer.
+        if needs_grad or torch.is_autocast_enabled(inputs.device.type):
             return self._forward_autograd(inputs, batch_sizes, h, c)
         return self._forward_inplace(inputs, batch_sizes, h, c)
 
@@ -110,9 +114,15 @@ class ProjectedLSTM(nn.Module):
         C = self.cell_dim
         out = inputs.new_zeros(T, B, self.proj_dim)
         h_initial, c_all = h, c.clone()
+        # One buffer for every block's input projection: a fresh 10-100 MB tensor per block page-faults.
+        buffer = inputs.new_empty(min(T, TIME_BLOCK) * max(batch_sizes[0] if T else 0, 1) * 4 * C)
         for start in range(0, T, TIME_BLOCK):
             stop = min(T, start + TIME_BLOCK)
-            projected = self._input_projection(inputs, start, stop, batch_sizes[start])
+            n_rows = batch_sizes[start]
+            block = inputs[start:stop, :n_rows].reshape(-1, self.input_dim)
+            projected = buffer[: block.shape[0] * 4 * C].view(block.shape[0], 4 * C)
+            torch.addmm(self.bias + self.forget_offset, block, self.input_weight, out=projected)
+            projected = projected.view(stop - start, n_rows, 4 * C)
             for t in range(start, stop):
                 n = batch_sizes[t]
                 gates = projected[t - start, :n]

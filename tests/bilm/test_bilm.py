@@ -134,3 +134,16 @@ def test_output_dim_and_flops():
 
     full = BiLMOptions()
     assert 195e6 < full.flops_per_token() < 215e6  # DESIGN.md: about 204 MFLOP per token
+
+
+def test_inference_under_bf16_autocast_is_close_to_fp32():
+    bilm = random_bilm()
+    with torch.no_grad():
+        for param in bilm.parameters():
+            param.mul_(0.2)  # keep activations in a range where bf16 rounding stays small
+    expected = bilm.embed_sentences(SENTENCES)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = bilm.embed_sentences(SENTENCES)
+    for a, b in zip(expected, got):
+        assert b.dtype == numpy.float32 and a.shape == b.shape
+        numpy.testing.assert_allclose(a, b, atol=0.1, rtol=0)
