@@ -7,6 +7,33 @@ from torch import nn
 
 from .highway import Highway
 from .options import BiLMOptions
+from .scratch import scratch
+
+# Tokens per convolution GEMM: keeps the (tokens, positions, filters) intermediate in cache-sized pieces.
+CONV_CHUNK = 128
+
+
+def conv_max(chars: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """max over positions of conv(chars) for chars (N, max_chars, char_dim): the same numbers as
+    conv(chars.transpose(1, 2)).amax(-1), computed as one GEMM over unfolded windows. With only 16 input
+    channels, oneDNN's convolution reaches about a quarter of the GEMM rate; this reaches half or more."""
+    n_filters, char_dim, width = conv.weight.shape
+    # (n_filters, char_dim, width) -> (width * char_dim, n_filters), tap-major to match the windows below.
+    weight = conv.weight.permute(2, 1, 0).reshape(width * char_dim, n_filters)
+    pooled = []
+    for start in range(0, chars.shape[0], CONV_CHUNK):
+        part = chars[start : start + CONV_CHUNK]
+        windows = part.unfold(1, width, 1).transpose(2, 3)  # (n, positions, width, char_dim)
+        n, positions = windows.shape[:2]
+        rows = windows.reshape(n * positions, width * char_dim)
+        needs_grad = torch.is_grad_enabled() and (conv.weight.requires_grad or chars.requires_grad)
+        if needs_grad or torch.is_autocast_enabled(chars.device.type):
+            out = torch.addmm(conv.bias, rows, weight)
+        else:  # reused memory: a fresh 20 MB output per chunk page-faults
+            out = scratch("char_conv", n * positions * n_filters, chars).view(n * positions, n_filters)
+            torch.addmm(conv.bias, rows, weight, out=out)
+        pooled.append(out.view(n, positions, n_filters).amax(dim=1))
+    return torch.cat(pooled) if pooled else chars.new_zeros(0, n_filters)
 
 
 class CharCNN(nn.Module):
@@ -26,9 +53,9 @@ class CharCNN(nn.Module):
         """(..., max_chars) int64 -> (..., projection_dim)."""
         lead = char_ids.shape[:-1]
         flat = char_ids.reshape(-1, char_ids.shape[-1])
-        chars = self.char_embed(flat).transpose(1, 2)  # (N, char_dim, max_chars)
+        chars = self.char_embed(flat)  # (N, max_chars, char_dim)
         # max then activation == activation then max for monotonic activations, and is cheaper.
-        pooled = [self.activation(conv(chars).amax(dim=-1)) for conv in self.convs]
+        pooled = [self.activation(conv_max(chars, conv)) for conv in self.convs]
         x = self.highway(torch.cat(pooled, dim=-1))
         return self.projection(x).reshape(*lead, -1)
 

@@ -15,10 +15,14 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .scratch import scratch
+
 State = Tuple[torch.Tensor, torch.Tensor]
 
 # Timesteps whose input projections are computed in one GEMM; bounds memory on very long inputs.
 TIME_BLOCK = 64
+# At inference the block also stays under this many elements (32 MB fp32), so the reused buffer is bounded.
+INFERENCE_BLOCK_ELEMENTS = 8 * 1024 * 1024
 FORGET_BIAS = 1.0
 
 
@@ -114,10 +118,12 @@ class ProjectedLSTM(nn.Module):
         C = self.cell_dim
         out = inputs.new_zeros(T, B, self.proj_dim)
         h_initial, c_all = h, c.clone()
-        # One buffer for every block's input projection: a fresh 10-100 MB tensor per block page-faults.
-        buffer = inputs.new_empty(min(T, TIME_BLOCK) * max(batch_sizes[0] if T else 0, 1) * 4 * C)
-        for start in range(0, T, TIME_BLOCK):
-            stop = min(T, start + TIME_BLOCK)
+        # One reused buffer for every block's input projection: fresh 10-100 MB tensors page-fault.
+        widest = max(batch_sizes[0] if T else 0, 1)
+        time_block = max(1, min(TIME_BLOCK, INFERENCE_BLOCK_ELEMENTS // (widest * 4 * C)))
+        buffer = scratch("lstm_input_projection", min(T, time_block) * widest * 4 * C, inputs)
+        for start in range(0, T, time_block):
+            stop = min(T, start + time_block)
             n_rows = batch_sizes[start]
             block = inputs[start:stop, :n_rows].reshape(-1, self.input_dim)
             projected = buffer[: block.shape[0] * 4 * C].view(block.shape[0], 4 * C)
