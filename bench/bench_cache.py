@@ -1,7 +1,7 @@
 """NER training time per epoch with the frozen, annotating `elmo` pipe: epoch 1 runs the biLM, epoch 2
 reads its activations from the component's cache. The same loop with cache_size = 0 is the control.
 
-    /work/venv/bin/python bench/bench_cache.py [--sentences 120] [--epochs 2]
+    python bench/bench_cache.py [--sentences 120] [--epochs 2]
 
 The loop is what `spacy train` does per step (nlp.update with annotates=["elmo"], elmo excluded from
 updates), built from configs/ner_elmo.cfg with a mid-size random biLM (lstm 512, projection 128).

@@ -1,7 +1,7 @@
 """nlp.pipe words/s with the `elmo` component vs BiLM.embed_sentences alone on the same tokens, and the
 stored bytes per token in float16 vs float32.
 
-    /work/venv/bin/python bench/bench_component.py [--sentences 200] [--repeats 2]
+    python bench/bench_component.py [--sentences 200] [--repeats 2]
 
 Uses a mid-size random biLM (lstm 512, projection 128) saved with save_bilm: speed does not depend on
 the weight values. Reports the best of --repeats runs of each.
