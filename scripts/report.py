@@ -12,7 +12,20 @@ def load(metrics_dir: Path, name: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.Option("demo", "--size")) -> None:
+def bilm_line(elmo_dir: Path) -> str:
+    """One line on the pretrained biLM from its metrics.json (written by `python -m spacy_elmo pretrain`)."""
+    path = elmo_dir / "metrics.json"
+    if not path.exists():
+        return f"biLM: no {path}."
+    m = json.loads(path.read_text())
+    dev = m.get("dev") or {}
+    return (f"biLM ({elmo_dir}): {m.get('step')} steps, {m.get('train_tokens', 0):,} training tokens in "
+            f"{m.get('wall_seconds', 0) / 60:.1f} min; dev perplexity {dev.get('perplexity', float('nan')):.1f} "
+            f"(forward {dev.get('forward_perplexity', float('nan')):.1f}, backward {dev.get('backward_perplexity', float('nan')):.1f}).")
+
+
+def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.Option("demo", "--size"),
+         elmo_dir: Path = typer.Option(Path("training/elmo"), "--elmo-dir")) -> None:
     rows = []
     for fraction in ("10", "25", "100"):
         elmo, base = load(metrics_dir, f"ner_elmo_{fraction}"), load(metrics_dir, f"ner_tok2vec_{fraction}")
@@ -27,6 +40,8 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     lines = [
         f"Size preset `{size}`, {time.strftime('%Y-%m-%d')}, {platform.machine()} {platform.system()}, "
         f"test sets: CoNLL-2003 test (ner), BBC News held-out 20% (textcat).",
+        "",
+        bilm_line(elmo_dir),
         "",
         "| task | ELMo features | tok2vec baseline | difference |",
         "| --- | ---: | ---: | ---: |",
