@@ -366,8 +366,8 @@ class ElmoComponent(Pipe):
         overlapping spans get the average; tokens in no span stay zero."""
         bilm = self._require_bilm()
         L, D, dtype = bilm.n_outputs, bilm.output_dim, self.cfg["dtype"]
-        sums = [numpy.zeros((L, len(doc), D), dtype="float32") for doc in docs]
-        counts = [numpy.zeros(len(doc), dtype="int32") for doc in docs]
+        # Per doc, the activations of its spans: (start, end, (L, end - start, D) in the storage dtype).
+        pieces: List[List[Tuple[int, int, numpy.ndarray]]] = [[] for _ in docs]
         # Unique sequences still to run (repeats in a batch run once): key -> (words, [(doc, start, end)])
         todo: Dict[bytes, Tuple[List[str], List[Tuple[int, int, int]]]] = {}
         for i, spans in enumerate(self.get_spans(list(docs))):
@@ -378,8 +378,7 @@ class ElmoComponent(Pipe):
                 key = ActivationCache.key(words)
                 cached = self.cache.get(key) if key not in todo else None
                 if cached is not None:
-                    sums[i][:, span.start : span.end] += cached
-                    counts[i][span.start : span.end] += 1
+                    pieces[i].append((span.start, span.end, cached))
                 else:
                     todo.setdefault(key, (words, []))[1].append((i, span.start, span.end))
         if todo:
@@ -394,16 +393,26 @@ class ElmoComponent(Pipe):
                 activations = self._run([words for _, (words, _) in batch], device)
                 for j, (key, (words, targets)) in enumerate(batch):
                     layers = activations[:, j, : len(words)].astype(dtype)
+                    layers.flags.writeable = False  # shared with the cache and with repeats: frozen features
                     self.cache.put(key, layers)
                     for i, s, e in targets:
-                        sums[i][:, s:e] += layers
-                        counts[i][s:e] += 1
-        outputs = []
-        for total, count in zip(sums, counts):
-            if count.max(initial=0) > 1:
-                total /= numpy.maximum(count, 1)[None, :, None]
-            outputs.append(total.astype(dtype))
-        return outputs
+                        pieces[i].append((s, e, layers))
+        return [self._assemble(doc, doc_pieces, L, D, dtype) for doc, doc_pieces in zip(docs, pieces)]
+
+    @staticmethod
+    def _assemble(doc: Doc, pieces: List[Tuple[int, int, numpy.ndarray]], L: int, D: int, dtype: str) -> numpy.ndarray:
+        """One doc's (L, len(doc), D) from its spans' activations: tokens in several overlapping spans get
+        the average; tokens in no span stay zero. A doc that is one span (the usual case) is a plain copy."""
+        if len(pieces) == 1 and pieces[0][0] == 0 and pieces[0][1] == len(doc):
+            return pieces[0][2].copy()
+        total = numpy.zeros((L, len(doc), D), dtype="float32")
+        count = numpy.zeros(len(doc), dtype="int32")
+        for s, e, layers in pieces:
+            total[:, s:e] += layers
+            count[s:e] += 1
+        if count.max(initial=0) > 1:
+            total /= numpy.maximum(count, 1)[None, :, None]
+        return total.astype(dtype)
 
     def set_annotations(self, docs: Sequence[Doc], outputs: List[numpy.ndarray]) -> None:
         mix = self.cfg["mix_weights"]
