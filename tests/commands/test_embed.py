@@ -42,7 +42,9 @@ def test_embed_all_layers_matches_bilm(tmp_path, tiny_weights_dir, sentences):
         assert sorted(k for k in f if k != "sentence_to_index") == ["0", "1", "2", "3", "4"]
         assert f["1"].shape == (3, 0, 16)
         for i in (0, 2, 4):
-            numpy.testing.assert_allclose(f[str(i)][...], bilm.embed_sentences([lines[i].split()])[0], atol=1e-5)
+            # Batched (batch size 2, another process) against alone: float32 GEMMs of different shapes round
+            # differently, and this random biLM amplifies that to ~1e-5; a wrong row or layer is off by O(1).
+            numpy.testing.assert_allclose(f[str(i)][...], bilm.embed_sentences([lines[i].split()])[0], atol=5e-5, rtol=1e-4)
         index = json.loads(f["sentence_to_index"][0])
         assert index["The cat sat ."] == "3" and index[""] == "1"
 
