@@ -20,18 +20,20 @@ def conv_max(chars: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     n_filters, char_dim, width = conv.weight.shape
     # (n_filters, char_dim, width) -> (width * char_dim, n_filters), tap-major to match the windows below.
     weight = conv.weight.permute(2, 1, 0).reshape(width * char_dim, n_filters)
+    needs_grad = torch.is_grad_enabled() and (conv.weight.requires_grad or chars.requires_grad)
+    # Autograd keeps every chunk's output, and autocast returns half precision: neither can share a buffer.
+    reuse_memory = not needs_grad and not torch.is_autocast_enabled(chars.device.type)
     pooled = []
     for start in range(0, chars.shape[0], CONV_CHUNK):
         part = chars[start : start + CONV_CHUNK]
         windows = part.unfold(1, width, 1).transpose(2, 3)  # (n, positions, width, char_dim)
         n, positions = windows.shape[:2]
         rows = windows.reshape(n * positions, width * char_dim)
-        needs_grad = torch.is_grad_enabled() and (conv.weight.requires_grad or chars.requires_grad)
-        if needs_grad or torch.is_autocast_enabled(chars.device.type):
-            out = torch.addmm(conv.bias, rows, weight)
-        else:  # reused memory: a fresh 20 MB output per chunk page-faults
+        if reuse_memory:  # a fresh 20 MB output per chunk page-faults
             out = scratch("char_conv", n * positions * n_filters, chars).view(n * positions, n_filters)
             torch.addmm(conv.bias, rows, weight, out=out)
+        else:
+            out = torch.addmm(conv.bias, rows, weight)
         pooled.append(out.view(n, positions, n_filters).amax(dim=1))
     return torch.cat(pooled) if pooled else chars.new_zeros(0, n_filters)
 

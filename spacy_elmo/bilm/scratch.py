@@ -23,8 +23,3 @@ def scratch(slot: str, numel: int, like: torch.Tensor) -> torch.Tensor:
     if buffer is None or buffer.numel() < numel:
         buffer = buffers[key] = like.new_empty(numel)
     return buffer[:numel]
-
-
-def clear_scratch() -> None:
-    """Release this thread's scratch buffers."""
-    _local.buffers = {}
