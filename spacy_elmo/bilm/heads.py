@@ -112,11 +112,33 @@ class AdaptiveSoftmax(LMHead):
         cutoffs = sorted(set(cutoffs)) or [max(1, n_classes // 2)]
         self.softmax = nn.AdaptiveLogSoftmaxWithLoss(input_dim, n_classes, cutoffs, div_value=div_value)
 
+    def target_log_probs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(N,) float32 log p(target), the same function as AdaptiveLogSoftmaxWithLoss.forward(...).output
+        with the same parameters. Written out because torch's version copies the clusters' log-probs into
+        an output of the input's dtype with index_copy_, which fails under bf16/fp16 autocast (the
+        projections come out in the low dtype). Here the projections run in whatever autocast picks (bf16
+        GEMMs on the training path) and every log_softmax and the result are float32."""
+        softmax = self.softmax
+        bounds = [0] + list(softmax.cutoffs)
+        head_columns = targets.clone()
+        cluster_log_probs = torch.zeros(targets.shape[0], dtype=torch.float32, device=hidden.device)
+        for cluster in range(1, len(bounds) - 1):
+            low, high = bounds[cluster], bounds[cluster + 1]
+            rows = ((targets >= low) & (targets < high)).nonzero().squeeze(1)
+            if rows.numel() == 0:
+                continue
+            local = torch.log_softmax(softmax.tail[cluster - 1](hidden[rows]).float(), dim=1)
+            picked = local.gather(1, (targets[rows] - low).unsqueeze(1)).squeeze(1)
+            cluster_log_probs = cluster_log_probs.index_put((rows,), picked)
+            head_columns = head_columns.index_fill(0, rows, softmax.shortlist_size + cluster - 1)
+        head = torch.log_softmax(softmax.head(hidden).float(), dim=1)
+        return head.gather(1, head_columns.unsqueeze(1)).squeeze(1) + cluster_log_probs
+
     def loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return self.softmax(hidden.float(), targets).loss
+        return -self.target_log_probs(hidden, targets).mean()
 
     def nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return -self.softmax(hidden.float(), targets).output
+        return -self.target_log_probs(hidden, targets)
 
 
 def make_head(kind: str, input_dim: int, n_classes: int, n_samples: int = 8192,

@@ -75,3 +75,34 @@ def test_make_head_rejects_unknown_type():
     assert isinstance(make_head("adaptive", 32, 100), AdaptiveSoftmax)
     with pytest.raises(ValueError, match="full"):
         make_head("hierarchical", 8, 100)
+
+
+def test_adaptive_softmax_matches_torchs_own_forward():
+    torch.manual_seed(0)
+    head = AdaptiveSoftmax(16, 50, cutoffs=[10, 30])
+    h, t = _data()
+    reference = head.softmax(h, t)
+    assert torch.allclose(-head.nll(h, t), reference.output, atol=1e-5)
+    assert torch.allclose(head.loss(h, t), reference.loss, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["full", "sampled", "adaptive"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_every_head_trains_under_low_precision_autocast_on_cpu(kind, dtype):
+    torch.manual_seed(0)
+    head = make_head(kind, 16, 50, n_samples=20, cutoffs=[10, 30])
+    h, t = _data()
+    h.requires_grad_(True)
+    with torch.autocast("cpu", dtype=dtype):
+        loss = head.loss(h, t)
+        nll = head.nll(h, t)
+    assert loss.dtype == torch.float32 and nll.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in head.parameters() if p.requires_grad)
+    head.eval()
+    # exact in eval: the low-precision nll is the fp32 nll up to bf16/fp16 rounding of the projections
+    with torch.no_grad():
+        exact = head.nll(h.detach(), t)
+        with torch.autocast("cpu", dtype=dtype):
+            low = head.nll(h.detach(), t)
+    assert torch.allclose(low, exact, rtol=5e-2, atol=5e-2)

@@ -228,9 +228,11 @@ def test_jsonl_raw_text_directory_corpus_with_adaptive_softmax(tmp_path):
     load_bilm(out / "options.json", out / "weights.hdf5")
 
 
-def test_bf16_autocast_runs_on_cpu(corpus, tmp_path):
+@pytest.mark.parametrize("softmax", ["full", "sampled", "adaptive"])
+def test_bf16_autocast_runs_on_cpu(corpus, tmp_path, softmax):
     out = tmp_path / "bf16"
     assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 4, "--training.precision", "bf16",
-                                  "--training.eval_every", 0, "--corpus.dev_max_sentences", 50)) == 0
+                                  "--training.eval_every", 0, "--corpus.dev_max_sentences", 50,
+                                  "--softmax.type", softmax, "--softmax.cutoffs", "[20, 60]")) == 0
     assert _metrics(out)["dev"]["perplexity"] < 1000
     load_bilm(out / "options.json", out / "weights.hdf5")
