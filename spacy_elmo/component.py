@@ -51,6 +51,8 @@ DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 DTYPES = ("float16", "float32")
 OPTIONS_FILE = "options.json"
 WEIGHTS_FILE = "weights.hdf5"
+CFG_FILE = "cfg"
+BYTES_FILES = (OPTIONS_FILE, WEIGHTS_FILE, CFG_FILE)  # the only entries to_bytes writes and from_bytes accepts
 
 
 class ElmoWeightsError(ValueError):
@@ -442,14 +444,37 @@ class ElmoComponent(Pipe):
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
             self.to_disk(tmp)
-            files = {name: (Path(tmp) / name).read_bytes() for name in (OPTIONS_FILE, WEIGHTS_FILE, "cfg")}
+            files = {name: (Path(tmp) / name).read_bytes() for name in BYTES_FILES}
         return srsly.msgpack_dumps(files)
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "ElmoComponent":
-        files = srsly.msgpack_loads(data)
+        # The blob may come from anywhere (a shared pickle, a download): its keys are never used as file
+        # names. Only the three names to_bytes writes are accepted, and the files are written under our
+        # own constants, so no key can point outside the temporary directory.
+        try:
+            files = srsly.msgpack_loads(data)
+        except Exception as err:  # msgpack raises several unrelated types for damaged input
+            raise ValueError(f"elmo.from_bytes: the data is not a serialised 'elmo' component ({err}).") from err
+        if not isinstance(files, dict):
+            raise ValueError(f"elmo.from_bytes: expected a mapping of {', '.join(BYTES_FILES)} to bytes, got {type(files).__name__}.")
+        unexpected = sorted(repr(name) for name in files if name not in BYTES_FILES)
+        if unexpected:
+            raise ValueError(
+                f"elmo.from_bytes: unexpected entries {', '.join(unexpected)}; a serialised 'elmo' component holds "
+                f"only {', '.join(BYTES_FILES)}. Use bytes written by ElmoComponent.to_bytes."
+            )
+        absent = [name for name in (OPTIONS_FILE, WEIGHTS_FILE) if name not in files]
+        wrong_type = [name for name in BYTES_FILES if name in files and not isinstance(files[name], bytes)]
+        if absent or wrong_type:
+            raise ValueError(
+                "elmo.from_bytes: "
+                + "; ".join(([f"missing {', '.join(absent)}"] if absent else []) + ([f"{', '.join(wrong_type)} not bytes"] if wrong_type else []))
+                + ". Use bytes written by ElmoComponent.to_bytes."
+            )
         with tempfile.TemporaryDirectory() as tmp:
-            for name, content in files.items():
-                (Path(tmp) / name).write_bytes(content)
+            for name in BYTES_FILES:  # our names, not the blob's
+                if name in files:
+                    (Path(tmp) / name).write_bytes(files[name])
             self.from_disk(tmp)
         return self
 
