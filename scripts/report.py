@@ -3,6 +3,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -25,21 +26,26 @@ def bilm_line(elmo_dir: Path) -> str:
 
 
 def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.Option("demo", "--size"),
-         elmo_dir: Path = typer.Option(Path("training/elmo"), "--elmo-dir")) -> None:
+         elmo_dir: Path = typer.Option(Path("training/elmo"), "--elmo-dir"),
+         # Annotated, so a direct call (tests, bench/gpu_demo.py) gets plain defaults, not typer's OptionInfo
+         fractions: Annotated[str, typer.Option("--fractions", help="ner training fractions (rows and chart points)")] = "10,25,100",
+         textcat: Annotated[bool, typer.Option("--textcat/--no-textcat", help="textcat rows and panel (the GPU demo has none)")] = True) -> None:
+    ner_fractions = [f.strip() for f in fractions.split(",") if f.strip()]
     rows = []
-    for fraction in ("10", "25", "100"):
+    for fraction in ner_fractions:
         elmo, base = load(metrics_dir, f"ner_elmo_{fraction}"), load(metrics_dir, f"ner_tok2vec_{fraction}")
         rows.append((f"ner, {fraction}% of train (F1)", elmo.get("ents_f"), base.get("ents_f")))
     elmo, base = load(metrics_dir, "textcat_elmo_100"), load(metrics_dir, "textcat_tok2vec_100")
-    rows.append(("textcat (macro F1)", elmo.get("cats_macro_f"), base.get("cats_macro_f")))
-    rows.append(("textcat (accuracy)", elmo.get("cats_micro_f"), base.get("cats_micro_f")))
+    if textcat:
+        rows.append(("textcat (macro F1)", elmo.get("cats_macro_f"), base.get("cats_macro_f")))
+        rows.append(("textcat (accuracy)", elmo.get("cats_micro_f"), base.get("cats_micro_f")))
 
     def pct(value):
         return "n/a" if value is None else f"{100 * value:.2f}"
 
     lines = [
         f"Size preset `{size}`, {time.strftime('%Y-%m-%d')}, {platform.machine()} {platform.system()}, "
-        f"test sets: CoNLL-2003 test (ner), BBC News held-out 20% (textcat).",
+        "test sets: CoNLL-2003 test (ner)" + (", BBC News held-out 20% (textcat)." if textcat else "."),
         "",
         bilm_line(elmo_dir),
         "",
@@ -59,17 +65,21 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     except ImportError:
         print("matplotlib is not installed (pip install 'spacy-elmo[plot]'): no chart written.")
         return
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    fractions = [10, 25, 100]
+    if textcat:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    else:
+        fig, ax1 = plt.subplots(1, 1, figsize=(5, 4))
+    fractions = [int(f) for f in ner_fractions]
     for label, prefix in (("ELMo", "ner_elmo"), ("tok2vec", "ner_tok2vec")):
         ys = [load(metrics_dir, f"{prefix}_{f}").get("ents_f") for f in fractions]
         ax1.plot(fractions, [None if y is None else 100 * y for y in ys], marker="o", label=label)
     ax1.set(xscale="log", xticks=fractions, xticklabels=[f"{f}%" for f in fractions], xlabel="CoNLL-2003 training data",
             ylabel="test F1", title="ner learning curve")
     ax1.legend()
-    values = [(elmo.get("cats_macro_f") or 0) * 100, (base.get("cats_macro_f") or 0) * 100]
-    ax2.bar(["ELMo", "tok2vec"], values, color=["C0", "C1"])
-    ax2.set(ylabel="test macro F1", title="textcat (BBC News)")
+    if textcat:
+        values = [(elmo.get("cats_macro_f") or 0) * 100, (base.get("cats_macro_f") or 0) * 100]
+        ax2.bar(["ELMo", "tok2vec"], values, color=["C0", "C1"])
+        ax2.set(ylabel="test macro F1", title="textcat (BBC News)")
     fig.tight_layout()
     fig.savefig(metrics_dir / "results.png", dpi=100)
     print(f"wrote {metrics_dir / 'results.md'} and {metrics_dir / 'results.png'}")
