@@ -13,18 +13,20 @@ def pretrain_cli(
     output: Path = typer.Option(..., "--output", "-o", help="Output directory: checkpoint, metrics, options.json, weights.hdf5, vocab.txt"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id (-1: CPU). Under torchrun each process adds its LOCAL_RANK."),
     resume: bool = typer.Option(False, "--resume", help="Continue from DIR/checkpoint.pt"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace options.json, weights.hdf5 and vocab.txt already in DIR (refused without it unless DIR holds a checkpoint to resume)"),
 ) -> None:
     """Pretrain an ELMo biLM on raw or tokenised text and export it in bilm-tf's layout.
     Config settings can be overridden like in spaCy: --paths.train corpus.txt --training.max_steps 1000."""
     from spacy.cli._util import parse_config_overrides
 
+    from ..pretrain.checkpoint import CheckpointError
     from ..pretrain.config import ConfigError, load_config
     from ..pretrain.train import PretrainError, pretrain
 
     try:
         overrides = parse_config_overrides(ctx.args)
         config = load_config(config_path, overrides)
-        pretrain(config, output, gpu_id=gpu_id, resume=resume)
-    except (ConfigError, PretrainError) as err:
+        pretrain(config, output, gpu_id=gpu_id, resume=resume, overwrite=overwrite)
+    except (ConfigError, PretrainError, CheckpointError) as err:
         msg.fail(str(err))
         raise typer.Exit(code=1)

@@ -15,6 +15,8 @@ from ..bilm.weights import bilm_to_arrays
 from .checkpoint import atomic_write
 from .vocab import Vocab
 
+EXPORTED_FILES = ("options.json", "weights.hdf5", "vocab.txt")  # what a run leaves for users of the biLM
+
 
 def export_pretrained(directory: Union[str, Path], bilm: BiLM, vocab: Vocab, head: Optional[LMHead] = None,
                       extra: Optional[Dict[str, Any]] = None) -> Path:
@@ -40,4 +42,4 @@ def export_pretrained(directory: Union[str, Path], bilm: BiLM, vocab: Vocab, hea
     return directory
 
 
-__all__ = ["export_pretrained"]
+__all__ = ["export_pretrained", "EXPORTED_FILES"]

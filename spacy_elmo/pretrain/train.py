@@ -25,7 +25,7 @@ from . import checkpoint as ckpt
 from .config import RESUMABLE_CHANGES, Config, bilm_options, flat
 from .corpus import Corpus, batches_by_tokens, take
 from .distributed import DistContext, setup, teardown
-from .export import export_pretrained
+from .export import EXPORTED_FILES, export_pretrained
 from .training_bilm import TrainingBiLM
 from .vocab import Vocab, build_vocab
 
@@ -97,8 +97,9 @@ class Run:
     """One pretraining run writing into output_dir."""
 
     def __init__(self, config: Config, output_dir: PathLike, gpu_id: int = -1, resume: bool = False,
-                 stdout: Callable[[str], None] = print) -> None:
+                 stdout: Callable[[str], None] = print, overwrite: bool = False) -> None:
         self.config, self.output, self.gpu_id, self.resume = config, Path(output_dir), gpu_id, resume
+        self.overwrite = overwrite
         self._print = stdout
         self.ctx: DistContext = DistContext()
         self.T = config["training"]
@@ -307,6 +308,17 @@ class Run:
         finally:
             teardown(self.ctx)
 
+    def _refuse_to_replace_exported_files(self) -> None:
+        """A fresh run writes vocab.txt at once and options.json + weights.hdf5 at the end. Without a
+        checkpoint those files are not this tool's run to continue: they may be published weights placed
+        where README says (training/elmo), so they are replaced only when the user says so."""
+        existing = [name for name in EXPORTED_FILES if (self.output / name).exists()]
+        if existing and not self.overwrite:
+            raise PretrainError(
+                f"{self.output} already holds {', '.join(existing)} and no checkpoint of a run to resume, so a new "
+                "run would replace them. Choose another --output, or pass --overwrite to replace them."
+            )
+
     def _run(self) -> Dict[str, Any]:
         T, ctx = self.T, self.ctx
         self._check_paths()
@@ -317,6 +329,8 @@ class Run:
         if has_checkpoint and not self.resume:
             raise PretrainError(f"{self.output} already holds a checkpoint: pass --resume to continue it, or choose another --output.")
         resuming = self.resume and has_checkpoint
+        if not resuming:
+            self._refuse_to_replace_exported_files()
         if self.resume and not has_checkpoint:
             self.say(f"--resume: no checkpoint in {self.output} yet; starting from scratch.")
         if ctx.is_main:
@@ -507,9 +521,11 @@ class Run:
 
 
 def pretrain(config: Config, output_dir: PathLike, gpu_id: int = -1, resume: bool = False,
-             stdout: Callable[[str], None] = print) -> Dict[str, Any]:
-    """Train a biLM as configured and export it to output_dir. Returns the final metrics (rank 0)."""
-    return Run(config, output_dir, gpu_id=gpu_id, resume=resume, stdout=stdout).run()
+             stdout: Callable[[str], None] = print, overwrite: bool = False) -> Dict[str, Any]:
+    """Train a biLM as configured and export it to output_dir. Returns the final metrics (rank 0).
+    An output_dir holding options.json, weights.hdf5 or vocab.txt but no checkpoint is refused unless
+    overwrite=True."""
+    return Run(config, output_dir, gpu_id=gpu_id, resume=resume, stdout=stdout, overwrite=overwrite).run()
 
 
 __all__ = ["pretrain", "PretrainError", "NonFiniteLossError", "LanguageModel", "Run"]

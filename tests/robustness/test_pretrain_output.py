@@ -1,0 +1,49 @@
+"""`python -m spacy_elmo pretrain --output DIR` never replaces a biLM it did not train there."""
+import pytest
+
+from spacy_elmo import save_bilm
+from tests.conftest import random_bilm
+from tests.pretrain.helpers import make_corpus, pretrain_args, run_cli
+
+# A handful of steps: these tests are about which files are written, not about learning.
+QUICK = ("--training.max_steps", "2", "--training.eval_every", "0", "--training.checkpoint_every", "0",
+         "--training.log_every", "1")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("synthetic"), n_train=200, n_dev=20)
+
+
+def _published_weights(directory):
+    """What a user places in training/elmo: published options.json + weights.hdf5 (+ vocab.txt)."""
+    save_bilm(random_bilm(), directory)
+    (directory / "vocab.txt").write_text("<S>\n</S>\n<UNK>\nthe\n", encoding="utf8")
+    return {name: (directory / name).read_bytes() for name in ("options.json", "weights.hdf5", "vocab.txt")}
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_pretrain_refuses_to_replace_weights_without_a_checkpoint(corpus, tmp_path, capsys, resume):
+    out = tmp_path / "elmo"
+    before = _published_weights(out)
+    code = run_cli(*pretrain_args(corpus, out, *QUICK, *(["--resume"] if resume else [])))
+    assert code == 1
+    assert "--overwrite" in capsys.readouterr().out
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)  # nothing else written either
+
+
+def test_pretrain_refuses_a_single_existing_vocab(corpus, tmp_path):
+    out = tmp_path / "elmo"
+    out.mkdir()
+    (out / "vocab.txt").write_text("mine\n", encoding="utf8")
+    assert run_cli(*pretrain_args(corpus, out, *QUICK)) == 1
+    assert (out / "vocab.txt").read_text(encoding="utf8") == "mine\n"
+
+
+def test_pretrain_overwrite_flag_replaces_them(corpus, tmp_path):
+    out = tmp_path / "elmo"
+    before = _published_weights(out)
+    assert run_cli(*pretrain_args(corpus, out, *QUICK, "--overwrite")) == 0
+    assert all((out / name).read_bytes() != content for name, content in before.items())
+    assert (out / "checkpoint.pt").is_file()
