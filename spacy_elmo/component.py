@@ -28,6 +28,7 @@ from thinc.util import get_torch_default_device
 
 from . import span_getters  # noqa: F401  (registers the span getters used by the default config)
 from .bilm import BiLM, OptionsError, WeightFileError, load_bilm, save_bilm
+from .bilm.atomic import atomic_write
 from .bilm.chars import batch_to_char_ids
 
 DEFAULT_CONFIG_STR = """
@@ -431,7 +432,8 @@ class ElmoComponent(Pipe):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         save_bilm(self._require_bilm(), path)
-        srsly.write_json(path / "cfg", self.cfg)
+        text = srsly.json_dumps(self.cfg, indent=2)
+        atomic_write(path / CFG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "ElmoComponent":
         path = Path(path)

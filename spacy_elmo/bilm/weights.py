@@ -8,8 +8,6 @@ TF conventions converted here, nowhere else:
 - char_embed has 261 rows in the file; we prepend a zero row for padding id 0.
 """
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, Tuple, Union
 
@@ -17,6 +15,7 @@ import h5py
 import numpy
 import torch
 
+from .atomic import atomic_write
 from .bilm import BiLM
 from .options import BiLMOptions, OptionsError
 
@@ -173,9 +172,9 @@ def save_bilm(bilm: BiLM, directory: PathLike) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     arrays = bilm_to_arrays(bilm)
-    _atomic_write(directory / "weights.hdf5", lambda tmp: _write_hdf5(tmp, arrays))
+    atomic_write(directory / "weights.hdf5", lambda tmp: _write_hdf5(tmp, arrays))
     text = json.dumps(bilm.options.to_dict(), indent=2)
-    _atomic_write(directory / "options.json", lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
+    atomic_write(directory / "options.json", lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
     return directory
 
 
@@ -183,18 +182,6 @@ def _write_hdf5(path: str, arrays: Dict[str, numpy.ndarray]) -> None:
     with h5py.File(path, "w") as fout:
         for key, array in arrays.items():
             fout.create_dataset(key, data=numpy.ascontiguousarray(array, dtype=numpy.float32))
-
-
-def _atomic_write(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 __all__ = ["load_bilm", "save_bilm", "load_weights", "bilm_to_arrays", "expected_shapes", "WeightFileError", "OptionsError"]

@@ -2,12 +2,13 @@
 os.replace()d over DIR/checkpoint.pt, so a kill -9 at any moment leaves either the previous complete
 checkpoint or the new complete one. Loaded with torch.load(weights_only=True): the checkpoint holds only
 tensors and plain Python values (no pickled objects)."""
-import os
-import tempfile
+import glob
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import torch
+
+from ..bilm.atomic import atomic_write as _atomic_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -17,36 +18,11 @@ class CheckpointError(RuntimeError):
 
 
 def atomic_write(target: Path, write) -> Path:
-    """write(tmp_path) then fsync and os.replace(tmp, target); the temporary file never survives an error."""
+    """write(tmp_path) then fsync and os.replace(tmp, target); the temporary file never survives an error.
+    The one implementation is spacy_elmo.bilm.atomic's; this one also creates the directory."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return _atomic_write(target, write)
 
 
 def save_checkpoint(directory: Union[str, Path], state: Dict[str, Any]) -> Path:
@@ -67,10 +43,16 @@ def load_checkpoint(directory: Union[str, Path], map_location: Optional[torch.de
         raise CheckpointError(f"Checkpoint {path} cannot be read ({err}).") from err
 
 
+# Files a run replaces atomically; only their temporaries are removed, never another file that the
+# user happens to keep in --output under a similar name.
+RUN_FILES = (CHECKPOINT_NAME, "metrics.json", "log.jsonl", "options.json", "weights.hdf5", "vocab.txt")
+
+
 def remove_stale_temporaries(directory: Union[str, Path]) -> int:
     """Temporary files left by a process killed mid-write; they are never valid checkpoints."""
     n = 0
-    for tmp in Path(directory).glob(".*.tmp"):
+    stale = [tmp for name in RUN_FILES for tmp in Path(directory).glob(f".{glob.escape(name)}.*.tmp")]
+    for tmp in stale:
         try:
             tmp.unlink()
             n += 1
