@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
+# The GPU machine's interpreter (no .venv there: torch + CuPy come with its image).
+GPU_PY ?= python3
+GPU_CHECK_ARGS ?=
 
-.PHONY: setup test demo ci-project bench clean
+.PHONY: setup test demo ci-project bench clean gpu-wheels gpu-data gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +32,14 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# GPU machines reach no package registry: prepare here (network), carry .gpu/wheels (+ .gpu/fixtures, .gpu/check for gpu-check).
+gpu-wheels: setup
+	$(BIN)/python bench/gpu_prepare.py wheels
+
+gpu-data: setup
+	$(BIN)/python bench/gpu_prepare.py data
+
+# On the GPU machine (no setup: it uses $(GPU_PY) and installs .gpu/wheels into /tmp via bench/gpu_env.sh).
+gpu-check:
+	. bench/gpu_env.sh && $$GPU_PY bench/gpu_check.py $(GPU_CHECK_ARGS)
