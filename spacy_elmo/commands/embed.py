@@ -5,9 +5,10 @@ dataset per line, keys "0", "1", ... and a "sentence_to_index" dataset (JSON: se
 Blank lines give empty entries. Stateless biLM, so the output does not depend on batch size or order.
 """
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import h5py
 import numpy
@@ -18,6 +19,10 @@ from ..cli import app
 MODES = ("all", "top", "average")
 
 
+class EmbedError(ValueError):
+    """A problem with embed's input, output or options, stated for the user (no traceback)."""
+
+
 def _tokenizer(spacy_model: Optional[str]) -> Callable[[str], List[str]]:
     if not spacy_model:
         return str.split
@@ -26,7 +31,10 @@ def _tokenizer(spacy_model: Optional[str]) -> Callable[[str], List[str]]:
     try:
         nlp = spacy.load(spacy_model, exclude=["elmo"])
     except OSError:
-        nlp = spacy.blank(spacy_model)  # a language code such as "en"
+        try:
+            nlp = spacy.blank(spacy_model)  # a language code such as "en"
+        except (ImportError, ValueError, KeyError) as err:
+            raise EmbedError(f"--spacy {spacy_model!r} is neither an installed spaCy pipeline nor a language code such as 'en'.") from err
     return lambda line: [token.text for token in nlp.make_doc(line) if not token.is_space]
 
 
@@ -38,6 +46,42 @@ def _reduce(layers: numpy.ndarray, mode: str) -> numpy.ndarray:
     return layers
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)  # hard links, bind mounts
+    except OSError:
+        return False
+
+
+def check_output(output_file: Path, protected: Sequence[Path]) -> None:
+    """Refuse an output that cannot be written, or that is one of the files this run reads."""
+    output_file = Path(output_file)
+    if output_file.is_dir():
+        raise EmbedError(f"output {output_file} is a directory; give a file name such as {output_file / 'elmo.hdf5'}.")
+    parent = output_file.resolve().parent
+    if not parent.is_dir():
+        raise EmbedError(f"the output's directory {parent} does not exist; create it first or choose another output.")
+    for path in protected:
+        if _same_file(output_file, Path(path)):
+            raise EmbedError(f"output {output_file} is the same file as {path}, which this command reads; choose another output file.")
+
+
+def _read_lines(input_file: Path) -> List[str]:
+    try:
+        data = Path(input_file).read_bytes()
+    except OSError as err:
+        raise EmbedError(f"cannot read input {input_file}: {err.strerror or err}.") from err
+    if b"\0" in data:
+        raise EmbedError(f"input {input_file} contains NUL bytes: it looks binary, not text with one sentence per line.")
+    try:
+        return data.decode("utf8").splitlines()
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise EmbedError(f"input {input_file} is not UTF-8 (line {line}, byte {err.start}); convert it, e.g. iconv -t utf-8.") from err
+
+
 def embed_file(
     weights_dir: Path,
     input_file: Path,
@@ -47,35 +91,50 @@ def embed_file(
     spacy_model: Optional[str] = None,
     progress: bool = True,
 ) -> int:
-    """Returns the number of lines written."""
-    from ..component import load_weights_dir
+    """Returns the number of lines written. The output is written to a hidden temporary file next to it
+    and renamed over output_file only when complete: an interrupted, killed or failed run leaves any
+    earlier output_file as it was, and never a partial file under its name."""
+    from ..bilm.atomic import atomic_write
+    from ..component import OPTIONS_FILE, WEIGHTS_FILE, load_weights_dir
 
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise EmbedError(f"mode must be one of {MODES}, got {mode!r}")
+    if batch_size < 1:
+        raise EmbedError(f"--batch-size must be at least 1, got {batch_size}.")
+    output_file = Path(output_file)
+    check_output(output_file, [Path(input_file), Path(weights_dir) / OPTIONS_FILE, Path(weights_dir) / WEIGHTS_FILE])
     bilm = load_weights_dir(weights_dir)
-    lines = Path(input_file).read_text(encoding="utf8").splitlines()
+    lines = _read_lines(input_file)
     tokenize = _tokenizer(spacy_model)
     sentences = [tokenize(line) for line in lines]
     L, D = bilm.n_outputs, bilm.output_dim
-    chunk = max(1, batch_size) * 8  # embed_sentences sorts by length within each chunk
-    sentence_to_index = {}
-    with h5py.File(output_file, "w") as fout:
-        for start in range(0, len(sentences), chunk):
-            part = sentences[start : start + chunk]
-            nonempty = [i for i, s in enumerate(part) if s]
-            vectors = bilm.embed_sentences([part[i] for i in nonempty], batch_size=batch_size)
-            by_row = dict(zip(nonempty, vectors))
-            for i in range(len(part)):
-                layers = by_row.get(i, numpy.zeros((L, 0, D), dtype="float32"))
-                key = str(start + i)
-                fout.create_dataset(key, data=_reduce(layers, mode).astype("float32"))
-                sentence_to_index[lines[start + i]] = key
-            if progress:
-                done = min(start + chunk, len(sentences))
-                print(f"\rembedded {done}/{len(sentences)} sentences", end="", file=sys.stderr, flush=True)
-        fout.create_dataset("sentence_to_index", data=[json.dumps(sentence_to_index)])
-    if progress:
-        print(file=sys.stderr)
+    chunk = batch_size * 8  # embed_sentences sorts by length within each chunk
+
+    def write(tmp: str) -> None:
+        sentence_to_index = {}
+        with h5py.File(tmp, "w") as fout:
+            for start in range(0, len(sentences), chunk):
+                part = sentences[start : start + chunk]
+                nonempty = [i for i, s in enumerate(part) if s]
+                vectors = bilm.embed_sentences([part[i] for i in nonempty], batch_size=batch_size)
+                by_row = dict(zip(nonempty, vectors))
+                for i in range(len(part)):
+                    layers = by_row.get(i, numpy.zeros((L, 0, D), dtype="float32"))
+                    key = str(start + i)
+                    fout.create_dataset(key, data=_reduce(layers, mode).astype("float32"))
+                    sentence_to_index[lines[start + i]] = key
+                if progress:
+                    done = min(start + chunk, len(sentences))
+                    print(f"\rembedded {done}/{len(sentences)} sentences", end="", file=sys.stderr, flush=True)
+            fout.create_dataset("sentence_to_index", data=[json.dumps(sentence_to_index)])
+
+    try:
+        atomic_write(output_file, write)
+    except OSError as err:  # a full disk, a read-only directory: the earlier output (if any) is untouched
+        raise EmbedError(f"cannot write {output_file}: {err.strerror or err}. Nothing was written; an earlier {output_file.name} is kept.") from err
+    finally:
+        if progress:
+            print(file=sys.stderr)
     return len(sentences)
 
 
@@ -100,7 +159,7 @@ def embed_cli(
         raise typer.BadParameter(f"input file not found: {input_file}")
     try:
         n = embed_file(weights_dir, input_file, output_file, chosen[0] if chosen else "all", batch_size, spacy_model)
-    except ElmoWeightsError as err:
+    except (ElmoWeightsError, EmbedError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise typer.Exit(1)
     print(f"wrote {n} entries to {output_file}", file=sys.stderr)
