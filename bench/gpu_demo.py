@@ -1,0 +1,542 @@
+"""What a real biLM does: pretrain on tens of millions of tokens on one GPU, then rerun the ner learning curve.
+
+Two parts, because the GPU machine has no network and no package registry:
+
+    python bench/gpu_demo.py data                     # CPU machine (`make gpu-demo-data`): fetch + prepare into .gpu/data/
+    python bench/gpu_demo.py run [--device gpu]       # GPU machine (`make gpu-demo`): pretrain, ner x {10%, 100%} x {ELMo, tok2vec}
+    python bench/gpu_demo.py run --device cpu --tiny  # the same steps end to end on CPU in minutes (tests/bench/test_gpu_demo.py)
+
+`run` pretrains a biLM (configs/pretrain_gpu.cfg: bounded by max_steps and a wall-clock cap, whichever comes
+first), trains ner on 10% and 100% of CoNLL-2003 with ELMo features and with the tok2vec baseline
+(`spacy train`, each run capped in wall-clock time: SIGINT makes spaCy save model-last, model-best is kept),
+evaluates each on the test set (`spacy evaluate`), and, if the internal deadline allows, seeds 1 and 2 at 10%.
+Every step runs as the subprocess a user would type (echoed), and a failing step is recorded, not fatal.
+After every step it rewrites $OUT/results.json, results.md (the CPU demo's table via scripts/report.py, plus
+the biLM's tokens, tokens/s and dev perplexity) and results.png; $OUT defaults to metrics/gpu_demo/.
+"""
+import argparse
+import gzip
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+DATA = ROOT / ".gpu" / "data"
+WORK = ROOT / ".gpu" / "run"
+FRACTIONS = {"10": "train_10.spacy", "100": "train.spacy"}
+DEV_SLICE = "dev_slice.spacy"
+
+# Settings of the GPU run and of the CPU smoke run (--tiny). Times are seconds.
+GPU_PLAN: Dict[str, Any] = {
+    "pretrain_config": "configs/pretrain_gpu.cfg",
+    "pretrain_seconds": 150,  # training.max_seconds: the wall-clock cap (evaluations included)
+    "pretrain_steps": 2000,  # training.max_steps: the token budget, 32k padded tokens a step
+    "pretrain_extra": [],
+    "lm_lines": 0,  # 0: all of the prepared text
+    # ner: a constant 1,000-word batch (the CPU configs compound from 100 words, too small to keep a GPU busy)
+    "ner_batch": 1000,
+    "ner_steps": {"10": 600, "100": 1500},
+    "ner_eval_frequency": {"10": 100, "100": 200},
+    "ner_seconds": {"10": 25, "100": 40},  # wall-clock cap of each `spacy train`, start-up included
+    "evaluate_seconds": 120,
+    "deadline": 330,  # seconds after start: optional runs (seeds 1-2) that would end later are skipped
+}
+TINY_PLAN: Dict[str, Any] = {
+    "pretrain_config": "configs/pretrain_tiny.cfg",
+    "pretrain_seconds": 60,
+    "pretrain_steps": 12,
+    "pretrain_extra": ["--training.eval_every", "6", "--training.checkpoint_every", "6", "--training.log_every", "4",
+                       "--training.threads", "1"],
+    "lm_lines": 2000,
+    "ner_batch": 200,
+    "ner_steps": {"10": 4, "100": 4},
+    "ner_eval_frequency": {"10": 2, "100": 2},
+    "ner_seconds": {"10": 120, "100": 120},
+    "evaluate_seconds": 120,
+    "deadline": 600,
+}
+
+
+# ---- output -----------------------------------------------------------------------------------------------
+class Log:
+    """Prints with flush and keeps a copy in OUT/demo.log (the GPU tool returns only the output's tail)."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("a", encoding="utf8")
+
+    def __call__(self, text: str) -> None:
+        print(text, flush=True)
+        self.file.write(text + "\n")
+        self.file.flush()
+
+
+def run_logged(cmd: Sequence[str], log: Log, cap: Optional[float], env: Dict[str, str]) -> Tuple[int, float, bool, str]:
+    """Run cmd, streaming its output; at `cap` seconds send SIGINT (spaCy's train loop saves model-last in its
+    `finally`), SIGKILL 30 s later. Returns (exit status, seconds, whether the cap stopped it, output)."""
+    log(f"\n$ {shlex.join(str(c) for c in cmd)}" + (f"   [cap {cap:.0f}s]" if cap else ""))
+    start = time.time()
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", start_new_session=True)
+    capped = threading.Event()
+
+    def stop() -> None:
+        capped.set()
+        log(f"[gpu_demo] wall-clock cap of {cap:.0f}s reached: SIGINT")
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(cap, stop) if cap else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    lines: List[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        lines.append(line)
+        log(line)
+    rc = proc.wait()
+    if timer:
+        timer.cancel()
+    seconds = time.time() - start
+    log(f"({seconds:.0f}s, exit {rc})")
+    return rc, seconds, capped.is_set(), "\n".join(lines[-400:])
+
+
+def fmt(value: Optional[float], scale: float = 100.0) -> str:
+    return "n/a" if value is None else f"{scale * value:.2f}"
+
+
+# ---- data (CPU machine) -----------------------------------------------------------------------------------
+def gzip_lines(src: Path, dst: Path) -> int:
+    n = 0
+    with src.open(encoding="utf8") as fin, gzip.open(dst, "wt", encoding="utf8", compresslevel=9) as fout:
+        for line in fin:
+            fout.write(line)
+            n += 1
+    return n
+
+
+def bbc_sentences(bbc_dir: Path, dst: Path) -> Tuple[int, int]:
+    """BBC News articles (fetched for the CPU demo's textcat) as more pretraining text: one tokenised sentence a
+    line. The GPU demo trains no textcat, so none of it is a test set here."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    texts = [" ".join(p.read_text(encoding="utf8", errors="replace").split()) for p in sorted(bbc_dir.rglob("*.txt"))]
+    texts = list(dict.fromkeys(texts))  # the BBC set repeats some articles verbatim
+    n_sents = n_words = 0
+    with gzip.open(dst, "wt", encoding="utf8", compresslevel=9) as fout:
+        for doc in nlp.pipe(texts, batch_size=64):
+            for sent in doc.sents:
+                tokens = [piece for token in sent for piece in token.text.split()]
+                if tokens:
+                    fout.write(" ".join(tokens) + "\n")
+                    n_sents += 1
+                    n_words += len(tokens)
+    return n_sents, n_words
+
+
+def dev_slice(src: Path, dst: Path, n: int) -> int:
+    """Every k-th dev sentence (all documents represented): the dev set spaCy scores at each evaluation."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    docs = list(DocBin().from_disk(src).get_docs(nlp.vocab))
+    step = max(1, len(docs) // n)
+    chosen = docs[::step][:n]
+    DocBin(docs=chosen, store_user_data=False).to_disk(dst)
+    return len(chosen)
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    """Fetch (cached in assets/) and prepare the GPU demo's data into .gpu/data/ with the project's own scripts."""
+    out = Path(args.data)
+    log = Log(Path("/dev/null"))
+    env = dict(os.environ)
+
+    def sh(cmd: List[str]) -> None:
+        rc, _, _, _ = run_logged(cmd, log, None, env)
+        if rc != 0:
+            raise SystemExit(f"failed ({rc}): {shlex.join(cmd)}")
+
+    sh([PY, "scripts/fetch_assets.py", "assets"])
+    conll = out / "conll2003"
+    sh([PY, "scripts/prepare_conll.py", "assets/conll2003", str(conll), "--train-fractions", "0.1,1.0"])
+    log(f"{DEV_SLICE}: {dev_slice(conll / 'dev.spacy', conll / DEV_SLICE, args.dev_sentences)} sentences")
+    lm = out / "lm"
+    lm.mkdir(parents=True, exist_ok=True)
+    plain = ROOT / ".gpu" / "lm_plain"  # uncompressed, not carried
+    sh([PY, "scripts/prepare_lm_corpus.py", "assets/news", str(plain), "--dev-fraction", "0.02"])
+    manifest: Dict[str, Any] = {
+        "news_train_sentences": gzip_lines(plain / "train.txt", lm / "news_train.txt.gz"),
+        "dev_sentences": gzip_lines(plain / "dev.txt", lm / "dev.txt.gz"),
+    }
+    manifest["bbc_train_sentences"], manifest["bbc_train_words"] = bbc_sentences(Path("assets/bbc"), lm / "bbc_train.txt.gz")
+    shutil.rmtree(plain, ignore_errors=True)
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    manifest["files"] = {str(p.relative_to(out)): p.stat().st_size for p in files}
+    (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2))
+    total = sum(manifest["files"].values())
+    for name, size in manifest["files"].items():
+        log(f"  {name:<28} {size / 1e6:7.2f} MB")
+    log(f"{out}: {total / 1e6:.1f} MB in all (carried to the GPU machine with the working tree)")
+
+
+# ---- run (GPU machine, or --device cpu) -------------------------------------------------------------------
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.plan = dict(TINY_PLAN if args.tiny else GPU_PLAN)
+        if args.deadline:
+            self.plan["deadline"] = args.deadline
+        if args.pretrain_seconds:
+            self.plan["pretrain_seconds"] = args.pretrain_seconds
+        self.t0 = time.time()
+        self.deadline = self.t0 + float(self.plan["deadline"])
+        self.data = Path(args.data).resolve()
+        self.work = Path(args.work).resolve()
+        self.out = Path(args.out or os.environ.get("OUT") or ROOT / "metrics" / "gpu_demo").resolve()
+        self.out.mkdir(parents=True, exist_ok=True)
+        for name in ("results.json", "results.md", "results.png", "demo.log", "bilm_curve.png"):
+            (self.out / name).unlink(missing_ok=True)
+        self.log = Log(self.out / "demo.log")
+        self.gpu = ["--gpu-id", "0"] if args.device == "gpu" else []
+        # The repo root first: its spacy_elmo wins over an installed (possibly older) wheel's.
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1",
+                        PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        self.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        self.results: Dict[str, Any] = {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.t0)),
+            "device": args.device, "tiny": bool(args.tiny), "plan": self.plan, "seeds": self.seeds,
+            "environment": {}, "steps": {}, "bilm": {}, "ner": [], "skipped": [],
+        }
+
+    # -- bookkeeping
+    def remaining(self) -> float:
+        return self.deadline - time.time()
+
+    def step(self, name: str, **fields: Any) -> None:
+        self.results["steps"][name] = {**self.results["steps"].get(name, {}), **fields}
+
+    def skip(self, what: str, why: str) -> None:
+        self.log(f"[gpu_demo] skipped {what}: {why}")
+        self.results["skipped"].append({"what": what, "why": why})
+        self.save()
+
+    def save(self) -> None:
+        """results.json, then results.md + results.png: written after every step, so a run cut short keeps its results."""
+        self.results["elapsed_seconds"] = round(time.time() - self.t0, 1)
+        (self.out / "results.json").write_text(json.dumps(self.results, indent=2))
+        try:
+            (self.out / "results.md").write_text(self.markdown())
+        except Exception as err:  # a report bug must not lose results.json or stop the run
+            self.log(f"[gpu_demo] results.md failed: {err!r}")
+
+    def markdown(self) -> str:
+        metrics = self.work / "metrics"
+        metrics.mkdir(parents=True, exist_ok=True)
+        table = ""
+        sys.path.insert(0, str(ROOT / "scripts"))
+        try:
+            import report  # scripts/report.py: the CPU demo's table and chart
+
+            import contextlib
+            import io
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                report.main(metrics, size="gpu-tiny" if self.args.tiny else "gpu", elmo_dir=self.work / "elmo",
+                            fractions=",".join(FRACTIONS), textcat=False)
+            table = (metrics / "results.md").read_text()
+            if (metrics / "results.png").exists():
+                shutil.copyfile(metrics / "results.png", self.out / "results.png")
+        except Exception as err:
+            table = f"(scripts/report.py failed: {err!r})\n"
+        finally:
+            sys.path.remove(str(ROOT / "scripts"))
+        env, bilm = self.results["environment"], self.results["bilm"]
+        lines = [
+            f"# GPU demo{' (tiny, CPU smoke run)' if self.args.tiny else ''}",
+            "",
+            f"Device: {env.get('device_name', self.args.device)}; torch {env.get('torch', '?')}; started "
+            f"{self.results['started']}; {self.results['elapsed_seconds'] / 60:.1f} min so far"
+            + (" (finished)." if self.results.get("finished") else "."),
+            "",
+            table.rstrip(),
+            "",
+        ]
+        if bilm:
+            lines.append(
+                f"biLM training: {bilm.get('train_tokens', 0):,} tokens in {bilm.get('steps')} steps, "
+                f"{bilm.get('epochs', 0)} full passes over {bilm.get('corpus_tokens') or 0:,} tokens of text; "
+                f"{bilm.get('tokens_per_second') or 0:,.0f} tokens/s overall (evaluations included), "
+                f"{bilm.get('tokens_per_second_median') or 0:,.0f} median while training; stopped by "
+                f"{bilm.get('stop_reason')}; dev perplexity {bilm.get('dev_perplexity') or float('nan'):.1f} "
+                f"(unigram baseline {bilm.get('unigram_perplexity') or float('nan'):.1f})."
+            )
+            lines.append("")
+        seeds = self.seed_table()
+        if seeds:
+            lines += [seeds, ""]
+        lines += ["| step | status | seconds | note |", "| --- | --- | ---: | --- |"]
+        for name, s in self.results["steps"].items():
+            lines.append(f"| {name} | {s.get('status', '?')} | {s.get('seconds', 0):.0f} | {s.get('note', '')} |")
+        for item in self.results["skipped"]:
+            lines.append(f"| {item['what']} | skipped | 0 | {item['why']} |")
+        return "\n".join(lines) + "\n"
+
+    def seed_table(self) -> str:
+        """ner test F1 per seed at each fraction that has more than one seed (as README's three-seed table)."""
+        out: List[str] = []
+        for fraction in FRACTIONS:
+            scores: Dict[str, Dict[int, float]] = {"elmo": {}, "tok2vec": {}}
+            for r in self.results["ner"]:
+                if r["fraction"] == fraction and r.get("ents_f") is not None:
+                    scores[r["features"]][r["seed"]] = r["ents_f"]
+            both = sorted(set(scores["elmo"]) & set(scores["tok2vec"]))
+            if len(both) < 2:
+                continue
+            if not out:
+                out += ["| ner test F1 by seed | ELMo features | tok2vec baseline | mean difference | ELMo ahead |",
+                        "| --- | --- | --- | ---: | ---: |"]
+
+            def cell(features: str) -> str:
+                values = [scores[features][s] for s in both]
+                return " / ".join(fmt(v) for v in values) + f" (mean {fmt(statistics.mean(values))})"
+
+            diffs = [scores["elmo"][s] - scores["tok2vec"][s] for s in both]
+            out.append(f"| {fraction}% of train, seeds {', '.join(map(str, both))} | {cell('elmo')} | {cell('tok2vec')} | "
+                       f"{100 * statistics.mean(diffs):+.2f} | {sum(d > 0 for d in diffs)} of {len(diffs)} |")
+        return "\n".join(out)
+
+    # -- steps
+    def environment(self) -> None:
+        env = self.results["environment"]
+        env.update({"python": platform.python_version(), "machine": platform.machine(), "argv": sys.argv})
+        try:
+            import torch
+
+            env["torch"] = torch.__version__
+            if self.args.device == "gpu":
+                env["cuda_available"] = torch.cuda.is_available()
+                env["device_name"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+            else:
+                env["device_name"] = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+        except Exception as err:
+            env["error"] = repr(err)
+        self.log(f"[gpu_demo] {json.dumps(env)}")
+        self.save()
+
+    def unpack_lm(self) -> None:
+        """.gpu/data/lm/*_train.txt.gz -> work/lm/train.txt (one file), dev.txt.gz -> work/lm/dev.txt."""
+        start = time.time()
+        lm = self.work / "lm"
+        lm.mkdir(parents=True, exist_ok=True)
+        limit = int(self.plan["lm_lines"])
+        counts = {}
+        for split, sources in (("train", sorted((self.data / "lm").glob("*_train.txt.gz"))), ("dev", [self.data / "lm" / "dev.txt.gz"])):
+            n = words = 0
+            with (lm / f"{split}.txt").open("w", encoding="utf8") as fout:
+                for src in sources:
+                    with gzip.open(src, "rt", encoding="utf8") as fin:
+                        for line in fin:
+                            if limit and n >= (limit if split == "train" else max(1, limit // 10)):
+                                break
+                            fout.write(line)
+                            n += 1
+                            words += len(line.split())
+            counts[split] = {"files": [s.name for s in sources], "sentences": n, "tokens": words}
+        if not counts["train"]["sentences"]:
+            raise RuntimeError(f"no training text in {self.data / 'lm'} (run `make gpu-demo-data` on the CPU machine)")
+        self.results["lm_text"] = counts
+        self.step("unpack text", status="ok", seconds=round(time.time() - start, 1),
+                  note=f"{counts['train']['tokens']:,} training tokens, {counts['dev']['tokens']:,} dev tokens")
+        self.save()
+
+    def pretrain(self) -> None:
+        elmo = self.work / "elmo"
+        p = self.plan
+        cmd = [PY, "-m", "spacy_elmo", "pretrain", p["pretrain_config"], "--output", elmo,
+               "--paths.train", self.work / "lm" / "train.txt", "--paths.dev", self.work / "lm" / "dev.txt",
+               "--training.max_steps", p["pretrain_steps"], "--training.max_seconds", p["pretrain_seconds"],
+               *p["pretrain_extra"], *self.gpu]
+        # The cap only guards against a hang: vocabulary, evaluations and the export come on top of max_seconds.
+        cap = float(p["pretrain_seconds"]) + 180
+        rc, seconds, capped, output = run_logged(cmd, self.log, cap, self.env)
+        note = ""
+        if rc != 0 and "diverged" in output and (elmo / "checkpoint.pt").exists():
+            # Non-finite loss: continue from the last checkpoint at half the learning rate (max_seconds still
+            # counts the time already spent, so the budget holds).
+            lr = float(re.search(r"learning_rate\s*=\s*([0-9.e-]+)", (ROOT / p["pretrain_config"]).read_text()).group(1)) / 2
+            note = f"diverged; resumed at learning rate {lr:g}"
+            rc, more, capped, output = run_logged(cmd + ["--resume", "--training.learning_rate", str(lr)], self.log, cap, self.env)
+            seconds += more
+        ok = rc == 0 and (elmo / "weights.hdf5").exists()
+        self.step("pretrain", status="ok" if ok else f"failed (exit {rc})", seconds=round(seconds, 1),
+                  note=(note + "; " if note else "") + ("killed at the hang cap" if capped else ""))
+        self.read_bilm_metrics()
+        if (elmo / "training_curve.png").exists():
+            shutil.copyfile(elmo / "training_curve.png", self.out / "bilm_curve.png")
+        self.save()
+
+    def read_bilm_metrics(self) -> None:
+        elmo = self.work / "elmo"
+        path = elmo / "metrics.json"
+        if not path.exists():
+            return
+        m = json.loads(path.read_text())
+        dev = m.get("dev") or {}
+        rates, parameters = [], None
+        if (elmo / "log.jsonl").exists():
+            for line in (elmo / "log.jsonl").read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if row.get("event") == "train" and row.get("step", 0) > 25:  # the first window holds CUDA warm-up
+                    rates.append(row.get("tokens_per_second", 0))
+                if row.get("event") == "start":
+                    parameters = row.get("parameters")
+        self.results["bilm"] = {
+            "config": self.plan["pretrain_config"],
+            "steps": m.get("step"), "epochs": m.get("epoch"), "train_tokens": m.get("train_tokens"),
+            "corpus_tokens": (m.get("train_corpus") or {}).get("tokens"),
+            "wall_seconds": m.get("wall_seconds"), "tokens_per_second": m.get("tokens_per_second"),
+            "tokens_per_second_median": statistics.median(rates) if rates else None,
+            "stop_reason": m.get("stop_reason"), "parameters": parameters,
+            "dev_perplexity": dev.get("perplexity"), "dev_forward_perplexity": dev.get("forward_perplexity"),
+            "dev_backward_perplexity": dev.get("backward_perplexity"), "unigram_perplexity": m.get("unigram_perplexity"),
+            "dev_history": [{k: h.get(k) for k in ("step", "perplexity")} for h in m.get("history", [])],
+        }
+
+    def elmo_width(self) -> int:
+        return 2 * int(json.loads((self.work / "elmo" / "options.json").read_text())["lstm"]["projection_dim"])
+
+    def ner(self, features: str, fraction: str, seed: int, optional: bool) -> None:
+        name = f"ner_{features}_{fraction}" + (f"_s{seed}" if seed else "")
+        p = self.plan
+        if features == "elmo" and not (self.work / "elmo" / "weights.hdf5").exists():
+            self.skip(name, "no pretrained biLM")
+            return
+        cap = float(p["ner_seconds"][fraction])
+        need = cap + 30  # + `spacy evaluate`
+        if optional and self.remaining() < need:
+            self.skip(name, f"{self.remaining():.0f}s left before the deadline, about {need:.0f}s needed")
+            return
+        if self.remaining() < need:  # a main run: shorten it rather than drop it, down to a floor
+            cap = max(15.0, self.remaining() - 30)
+        output = self.work / name
+        shutil.rmtree(output, ignore_errors=True)
+        corpus = self.data / "conll2003"
+        dev = corpus / DEV_SLICE if (corpus / DEV_SLICE).exists() else corpus / "dev.spacy"
+        cmd = [PY, "-m", "spacy", "train", f"configs/ner_{features}.cfg", "--output", output,
+               "--paths.train", corpus / FRACTIONS[fraction], "--paths.dev", dev,
+               "--paths.elmo_weights", self.work / "elmo", "--system.seed", seed,
+               "--training.max_steps", p["ner_steps"][fraction], "--training.eval_frequency", p["ner_eval_frequency"][fraction],
+               "--training.batcher.size.start", p["ner_batch"], "--training.batcher.size.stop", p["ner_batch"]]
+        if features == "elmo":
+            cmd += ["--components.ner.model.tok2vec.width", self.elmo_width()]
+        rc, seconds, capped, out = run_logged(cmd + self.gpu, self.log, cap, self.env)
+        # spaCy's console table: "  E    #  LOSS ...  SCORE": the last row says how far training got.
+        rows = re.findall(r"^\s*(\d+)\s+(\d+)\s+[\d.]+", out, flags=re.M)
+        record: Dict[str, Any] = {"name": name, "features": features, "fraction": fraction, "seed": seed,
+                                  "train_seconds": round(seconds, 1), "train_exit": rc,
+                                  "stopped_by": "wall-clock cap" if capped else (f"max_steps={p['ner_steps'][fraction]}" if rc == 0 else "error"),
+                                  "last_logged_step": int(rows[-1][1]) if rows else None}
+        model = output / "model-best" if (output / "model-best" / "meta.json").exists() else output / "model-last"
+        record["model"] = model.name
+        status = "ok" if rc == 0 or capped else f"train failed (exit {rc})"
+        if (model / "meta.json").exists():
+            metrics = self.work / "metrics" / f"{name}.json"
+            metrics.unlink(missing_ok=True)
+            erc, eseconds, _, _ = run_logged([PY, "-m", "spacy", "evaluate", model, corpus / "test.spacy", "--output", metrics, *self.gpu],
+                                             self.log, float(p["evaluate_seconds"]), self.env)
+            record["evaluate_seconds"] = round(eseconds, 1)
+            if erc == 0 and metrics.exists():
+                scores = json.loads(metrics.read_text())
+                record.update({k: scores.get(k) for k in ("ents_f", "ents_p", "ents_r", "speed")})
+            else:
+                status = f"evaluate failed (exit {erc})"
+        else:
+            status = f"no model (train exit {rc})"
+        self.results["ner"] = [r for r in self.results["ner"] if r["name"] != name] + [record]
+        self.step(name, status=status, seconds=round(seconds + record.get("evaluate_seconds", 0), 1),
+                  note=f"test F1 {fmt(record.get('ents_f'))}, {record['stopped_by']}, {model.name}")
+        self.save()
+
+    def run(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)  # a rerun starts fresh (pretrain refuses an old checkpoint)
+        (self.work / "metrics").mkdir(parents=True)
+        self.log(f"[gpu_demo] device {self.args.device}{' tiny' if self.args.tiny else ''}; data {self.data}; "
+                 f"work {self.work}; results {self.out}; deadline {self.plan['deadline']}s")
+        steps = [("environment", self.environment), ("unpack text", self.unpack_lm), ("pretrain", self.pretrain)]
+        main_runs = [(f, fr, self.seeds[0] if self.seeds else 0) for fr in FRACTIONS for f in ("elmo", "tok2vec")]
+        for name, fn in steps:
+            self.guarded(name, fn)
+        for features, fraction, seed in main_runs:
+            self.guarded(f"ner_{features}_{fraction}", lambda: self.ner(features, fraction, seed, optional=False))
+        # More seeds at 10%, where the paper's gain (and the CPU demo's) is largest: a pair or nothing.
+        for seed in self.seeds[1:]:
+            for features in ("elmo", "tok2vec"):
+                self.guarded(f"ner_{features}_10_s{seed}", lambda: self.ner(features, "10", seed, optional=True))
+        self.results["finished"] = True
+        self.save()
+        self.log("\n" + (self.out / "results.md").read_text())
+        self.log(f"[gpu_demo] done in {(time.time() - self.t0) / 60:.1f} min: {self.out}/results.md, results.json, results.png")
+
+    def guarded(self, name: str, fn) -> None:
+        """One failing step is recorded and the next one is attempted."""
+        try:
+            fn()
+        except Exception as err:
+            self.log(f"[gpu_demo] step {name} failed: {err!r}")
+            self.step(name, status=f"error: {err!r}"[:200])
+            self.save()
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("data", "run", "-h", "--help"):
+        argv.insert(0, "run")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    data = sub.add_parser("data", help="fetch + prepare the data into .gpu/data/ (CPU machine, needs the venv)")
+    data.add_argument("--data", default=str(DATA))
+    data.add_argument("--dev-sentences", type=int, default=500, help="size of the dev slice scored during ner training")
+    run = sub.add_parser("run", help="pretrain, train, evaluate, report")
+    run.add_argument("--device", choices=["gpu", "cpu"], default="gpu")
+    run.add_argument("--tiny", action="store_true", help="tiny biLM, few steps, small slices: the CPU smoke run")
+    run.add_argument("--data", default=str(DATA), help="prepared by `bench/gpu_demo.py data`")
+    run.add_argument("--work", default=str(WORK), help="biLM, pipelines, metrics (deleted at the start)")
+    run.add_argument("--out", default=None, help="results.md/json/png, demo.log (default $OUT, else metrics/gpu_demo)")
+    run.add_argument("--seeds", default="0,1,2", help="seed of the main runs first; the others at 10%% if time allows")
+    run.add_argument("--deadline", type=float, default=0, help="seconds; 0: the plan's")
+    run.add_argument("--pretrain-seconds", type=float, default=0, help="the biLM's wall-clock cap; 0: the plan's")
+    args = parser.parse_args(argv)
+    if args.command == "data":
+        cmd_data(args)
+    else:
+        Demo(args).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""bench/gpu_demo.py end to end on CPU (`run --device cpu --tiny`), as a user runs it, on tiny data made here:
+the GPU demo's steps (pretrain, spacy train x 4, spacy evaluate x 4, report) cannot rot between GPU runs."""
+import gzip
+import importlib.util
+import json
+import random
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin, Span
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = ["Alice", "Bob", "Carol", "Paris", "London", "Oslo"]
+WORDS = "the a news said on in of to and was is for by with market company year people government".split()
+
+
+def make_data(root: Path) -> Path:
+    """The layout `bench/gpu_demo.py data` writes: conll2003/*.spacy and lm/*_train.txt.gz + dev.txt.gz."""
+    nlp = spacy.blank("en")
+    rng = random.Random(0)
+    conll = root / "conll2003"
+    conll.mkdir(parents=True)
+    for name, n in (("train", 30), ("train_10", 10), ("dev_slice", 8), ("test", 12)):
+        docs = DocBin()
+        for _ in range(n):
+            a, b = rng.choice(NAMES), rng.choice(NAMES)
+            doc = nlp(f"Yesterday {a} went to {b} .")
+            doc.ents = [Span(doc, k, k + 1, "PER" if doc[k].text in NAMES[:3] else "LOC") for k in (1, 4)]
+            docs.add(doc)
+        docs.to_disk(conll / f"{name}.spacy")
+    lm = root / "lm"
+    lm.mkdir()
+    for name, n in (("news_train.txt.gz", 600), ("dev.txt.gz", 40)):
+        with gzip.open(lm / name, "wt", encoding="utf8") as fout:
+            for _ in range(n):
+                fout.write(" ".join(rng.choice(WORDS + NAMES) for _ in range(rng.randint(3, 12))) + "\n")
+    return root
+
+
+@pytest.mark.slow
+def test_gpu_demo_tiny_on_cpu(tmp_path):
+    data, out = make_data(tmp_path / "data"), tmp_path / "out"
+    cmd = [sys.executable, "bench/gpu_demo.py", "run", "--device", "cpu", "--tiny", "--data", str(data),
+           "--work", str(tmp_path / "work"), "--out", str(out), "--seeds", "0"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["finished"] and not results["skipped"]
+    assert results["bilm"]["steps"] > 0 and results["bilm"]["train_tokens"] > 0
+    assert results["bilm"]["dev_perplexity"] > 0 and results["bilm"]["stop_reason"].startswith("max_steps")
+    assert results["steps"]["pretrain"]["status"] == "ok"
+    ner = {r["name"]: r for r in results["ner"]}
+    assert set(ner) == {"ner_elmo_10", "ner_tok2vec_10", "ner_elmo_100", "ner_tok2vec_100"}
+    for record in ner.values():
+        assert record["train_exit"] == 0 and 0.0 <= record["ents_f"] <= 1.0, record
+    table = (out / "results.md").read_text()
+    for fraction in ("10", "100"):
+        row = next(line for line in table.splitlines() if line.startswith(f"| ner, {fraction}% of train (F1) |"))
+        assert "n/a" not in row, row
+    assert "textcat" not in table and "biLM training:" in table and "tokens/s" in table
+    assert (out / "results.png").stat().st_size > 1000 and (out / "demo.log").stat().st_size > 0
+
+
+def test_seed_table(tmp_path):
+    """Seeds 1-2 only run on the GPU when time allows, so their table is checked here on made-up scores."""
+    spec = importlib.util.spec_from_file_location("gpu_demo", ROOT / "bench" / "gpu_demo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = Namespace(tiny=True, deadline=0, pretrain_seconds=0, data=str(tmp_path), work=str(tmp_path / "w"),
+                     out=str(tmp_path / "o"), device="cpu", seeds="0,1,2")
+    demo = module.Demo(args)
+    scores = {("elmo", 0): 0.70, ("elmo", 1): 0.72, ("tok2vec", 0): 0.68, ("tok2vec", 1): 0.73, ("elmo", 2): 0.71}
+    demo.results["ner"] = [{"name": f"{f}_{s}", "features": f, "fraction": "10", "seed": s, "ents_f": v}
+                           for (f, s), v in scores.items()]
+    table = demo.seed_table()
+    assert "| 10% of train, seeds 0, 1 | 70.00 / 72.00 (mean 71.00) | 68.00 / 73.00 (mean 70.50) | +0.50 | 1 of 2 |" in table
