@@ -6,8 +6,9 @@ TORCH := torch==2.13.0
 # The GPU machine's interpreter (no .venv there: torch + CuPy come with its image).
 GPU_PY ?= python3
 GPU_CHECK_ARGS ?=
+GPU_DEMO_ARGS ?=
 
-.PHONY: setup test demo ci-project bench clean gpu-wheels gpu-data gpu-check
+.PHONY: setup test demo ci-project bench clean gpu-wheels gpu-data gpu-check gpu-demo-data gpu-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +44,11 @@ gpu-data: setup
 # On the GPU machine (no setup: it uses $(GPU_PY) and installs .gpu/wheels into /tmp via bench/gpu_env.sh).
 gpu-check:
 	. bench/gpu_env.sh && $$GPU_PY bench/gpu_check.py $(GPU_CHECK_ARGS)
+
+# The GPU demo (bench/gpu_demo.py): news + BBC text and CoNLL-2003, fetched and prepared here into .gpu/data
+# (~10 MB, carried with .gpu/wheels); on the GPU machine about 6 minutes, results in $OUT (default metrics/gpu_demo).
+gpu-demo-data: setup
+	$(BIN)/python bench/gpu_demo.py data
+
+gpu-demo:
+	. bench/gpu_env.sh && $$GPU_PY bench/gpu_demo.py run --device gpu $(GPU_DEMO_ARGS)
