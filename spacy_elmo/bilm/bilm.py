@@ -1,4 +1,5 @@
 """The ELMo biLM: character encoder + separate forward and backward stacks of projected LSTMs."""
+import contextlib
 from typing import Dict, List, Optional, Sequence
 
 import numpy
@@ -9,6 +10,7 @@ from .char_cnn import CharCNN, CharCNNCache
 from .chars import batch_to_char_ids, bos_char_ids, eos_char_ids
 from .lstm import ProjectedLSTM, State
 from .options import BiLMOptions
+from .precision import char_encoder_dtype, resolve_precision
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -43,6 +45,17 @@ class BiLM(nn.Module):
         max_chars = options.max_characters_per_token
         self.register_buffer("bos_ids", torch.as_tensor(bos_char_ids(max_chars)), persistent=False)
         self.register_buffer("eos_ids", torch.as_tensor(eos_char_ids(max_chars)), persistent=False)
+        self.precision = "float32"
+
+    def set_precision(self, precision: str, strict: bool = False) -> str:
+        """Inference precision, "float32" (exact) | "bfloat16" | "int8" (see precision.py), checked against the
+        device the weights are on now: an unsupported one warns and runs float32, or raises if strict.
+        Returns the precision in effect. Call it again after moving the model to another kind of device."""
+        device = self.bos_ids.device
+        self.precision = resolve_precision(precision, device, strict=strict)
+        for layer in [*self.forward_layers, *self.backward_layers]:
+            layer.set_precision(self.precision)
+        return self.precision
 
     @property
     def output_dim(self) -> int:
@@ -70,10 +83,17 @@ class BiLM(nn.Module):
         B, T, _ = char_ids.shape
         valid = torch.arange(T, device=char_ids.device).unsqueeze(0) < lengths.unsqueeze(1)
         ids = char_ids[valid]
-        if self.char_cache is not None and not torch.is_grad_enabled():
-            vectors = self.char_cache.encode(self.char_cnn, ids)
-        else:
+        if torch.is_grad_enabled():
             vectors = self.char_cnn(ids)
+        else:
+            low_dtype = char_encoder_dtype(self.precision, ids.device)
+            # Only entered for a low precision: an autocast(enabled=False) would switch off a caller's autocast.
+            with torch.autocast(ids.device.type, dtype=low_dtype) if low_dtype else contextlib.nullcontext():
+                if self.char_cache is not None:
+                    vectors = self.char_cache.encode(self.char_cnn, ids)
+                else:
+                    vectors = self.char_cnn(ids)
+            vectors = vectors.float()
         out = vectors.new_zeros(B, T, vectors.shape[-1])
         out[valid] = vectors
         return out

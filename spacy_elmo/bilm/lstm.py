@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .precision import LinearMap, make_map
 from .scratch import scratch
 
 State = Tuple[torch.Tensor, torch.Tensor]
@@ -42,6 +43,25 @@ class ProjectedLSTM(nn.Module):
         self.register_buffer("forget_offset", forget_offset, persistent=False)
         self.proj_weight = nn.Parameter(torch.empty(cell_dim, proj_dim))
         self.reset_parameters()
+        # Inference precision of the no-grad path; the low-precision copies of the weights are made lazily
+        # (and again after a move to another device or a weight change through set_precision).
+        self.precision = "float32"
+        self._low_precision_maps: Optional[Tuple[torch.device, Tuple[LinearMap, LinearMap, LinearMap]]] = None
+
+    def set_precision(self, precision: str) -> None:
+        """"float32" | "bfloat16" | "int8" for inference (see precision.py); training is always float32."""
+        self.precision = precision
+        self._low_precision_maps = None
+
+    def _linear_maps(self) -> Tuple[LinearMap, LinearMap, LinearMap]:
+        """(input, state, projection) GEMMs in this layer's inference precision."""
+        weights = (self.input_weight, self.state_weight, self.proj_weight)
+        if self.precision == "float32":
+            return tuple(LinearMap(w) for w in weights)  # type: ignore[return-value]
+        device = self.input_weight.device
+        if self._low_precision_maps is None or self._low_precision_maps[0] != device:
+            self._low_precision_maps = (device, tuple(make_map(self.precision, w) for w in weights))  # type: ignore[assignment]
+        return self._low_precision_maps[1]
 
     def reset_parameters(self) -> None:
         for weight in (self.input_weight, self.state_weight, self.proj_weight):
@@ -122,17 +142,18 @@ class ProjectedLSTM(nn.Module):
         widest = max(batch_sizes[0] if T else 0, 1)
         time_block = max(1, min(TIME_BLOCK, INFERENCE_BLOCK_ELEMENTS // (widest * 4 * C)))
         buffer = scratch("lstm_input_projection", min(T, time_block) * widest * 4 * C, inputs)
+        input_map, state_map, proj_map = self._linear_maps()
         for start in range(0, T, time_block):
             stop = min(T, start + time_block)
             n_rows = batch_sizes[start]
             block = inputs[start:stop, :n_rows].reshape(-1, self.input_dim)
             projected = buffer[: block.shape[0] * 4 * C].view(block.shape[0], 4 * C)
-            torch.addmm(self.bias + self.forget_offset, block, self.input_weight, out=projected)
+            input_map.write_with_bias(self.bias + self.forget_offset, block, projected)
             projected = projected.view(stop - start, n_rows, 4 * C)
             for t in range(start, stop):
                 n = batch_sizes[t]
                 gates = projected[t - start, :n]
-                gates.addmm_(h[:n], self.state_weight)
+                state_map.add(h[:n], gates)
                 torch.sigmoid_(gates[:, : 3 * C])
                 torch.tanh_(gates[:, 3 * C :])
                 c = c_all[:n]
@@ -141,7 +162,7 @@ class ProjectedLSTM(nn.Module):
                     c.clamp_(-self.cell_clip, self.cell_clip)
                 hidden = torch.tanh(c).mul_(gates[:, 2 * C : 3 * C])
                 h = out[t, :n]
-                torch.mm(hidden, self.proj_weight, out=h)
+                proj_map.write(hidden, h)
                 if self.proj_clip:
                     h.clamp_(-self.proj_clip, self.proj_clip)
         # A row's final h is its output at its last step (or the initial h if it had no steps).

@@ -1,0 +1,77 @@
+"""Inference precisions: float32 stays exact, bfloat16 and int8 stay close, unsupported ones say so."""
+import warnings
+
+import numpy
+import pytest
+import torch
+
+from spacy_elmo import PRECISIONS, PrecisionError, load_bilm
+from spacy_elmo.bilm import precision as precision_module
+from tests.bilm.test_bilm import SENTENCES
+
+# Fidelity to float32 on the bilm-tf fixture model, per layer (mean cosine over tokens, max |diff|).
+TOLERANCES = {"bfloat16": (0.999, 0.1), "int8": (0.995, 0.3)}
+
+
+def _load(fixtures, precision, **kwargs):
+    return load_bilm(fixtures / "options.json", fixtures / "lm_weights.hdf5", precision=precision, **kwargs)
+
+
+def _mean_cosine(a: numpy.ndarray, b: numpy.ndarray) -> float:
+    dots = (a * b).sum(-1)
+    norms = numpy.linalg.norm(a, axis=-1) * numpy.linalg.norm(b, axis=-1)
+    return float((dots / numpy.maximum(norms, 1e-12)).mean())
+
+
+def test_float32_is_the_exact_default_path(bilm_tf_fixtures):
+    default = _load(bilm_tf_fixtures, "float32").embed_sentences(SENTENCES)
+    plain = load_bilm(bilm_tf_fixtures / "options.json", bilm_tf_fixtures / "lm_weights.hdf5").embed_sentences(SENTENCES)
+    for a, b in zip(default, plain):
+        numpy.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_low_precision_is_close_to_float32_per_layer(bilm_tf_fixtures, precision):
+    if precision_module.unsupported_reason(precision, torch.device("cpu")):
+        pytest.skip(f"{precision} not supported on this CPU")
+    exact = _load(bilm_tf_fixtures, "float32").embed_sentences(SENTENCES)
+    bilm = _load(bilm_tf_fixtures, precision, strict_precision=True)
+    assert bilm.precision == precision
+    got = bilm.embed_sentences(SENTENCES)
+    min_cosine, max_diff = TOLERANCES[precision]
+    for a, b in zip(exact, got):
+        assert b.dtype == numpy.float32 and b.shape == a.shape
+        if a.shape[1] == 0:
+            continue
+        assert not numpy.array_equal(a[1:], b[1:]), "the low precision path did not run"
+        for layer in range(a.shape[0]):
+            assert _mean_cosine(a[layer], b[layer]) >= min_cosine
+            assert numpy.abs(a[layer] - b[layer]).max() <= max_diff
+
+
+def test_unknown_precision_names_the_choices(bilm_tf_fixtures):
+    with pytest.raises(PrecisionError, match="float32, bfloat16, int8"):
+        _load(bilm_tf_fixtures, "fp8")
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_unsupported_cpu_warns_once_and_runs_float32_or_raises_when_strict(bilm_tf_fixtures, monkeypatch, precision):
+    monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset({"avx2"}))
+    precision_module._warn_once.cache_clear()
+    with pytest.warns(RuntimeWarning, match="(AVX512_BF16|AVX512_VNNI)"):
+        bilm = _load(bilm_tf_fixtures, precision)
+    assert bilm.precision == "float32"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: a second load stays quiet
+        _load(bilm_tf_fixtures, precision)
+    with pytest.raises(PrecisionError, match="float32"):
+        _load(bilm_tf_fixtures, precision, strict_precision=True)
+
+
+def test_int8_on_cuda_is_refused_with_a_clear_reason():
+    reason = precision_module.unsupported_reason("int8", torch.device("cuda"))
+    assert reason and "CPU-only" in reason and "bfloat16" in reason
+
+
+def test_every_precision_is_listed():
+    assert PRECISIONS == ("float32", "bfloat16", "int8")
