@@ -27,7 +27,7 @@ from thinc.api import Config, Model
 from thinc.util import get_torch_default_device
 
 from . import span_getters  # noqa: F401  (registers the span getters used by the default config)
-from .bilm import BiLM, OptionsError, WeightFileError, load_bilm, save_bilm
+from .bilm import PRECISIONS, BiLM, OptionsError, WeightFileError, load_bilm, save_bilm
 from .bilm.atomic import atomic_write
 from .bilm.chars import batch_to_char_ids
 
@@ -41,6 +41,7 @@ token_budget = 4096
 cache_size = 0
 vector_hooks = false
 mixed_precision = false
+precision = "float32"
 
 [elmo.get_spans]
 @span_getters = "spacy-elmo.long_doc_spans.v1"
@@ -235,10 +236,13 @@ class ElmoComponent(Pipe):
         cache_size: int = 0,
         vector_hooks: bool = False,
         mixed_precision: bool = False,
+        precision: str = "float32",
         defer_missing_weights: bool = False,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"elmo: dtype must be one of {DTYPES}, got {dtype!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"elmo: precision must be one of {PRECISIONS}, got {precision!r}")
         if token_budget < 1:
             raise ValueError(f"elmo: token_budget must be positive, got {token_budget}")
         self.vocab = vocab
@@ -253,6 +257,8 @@ class ElmoComponent(Pipe):
             "cache_size": int(cache_size),
             "vector_hooks": bool(vector_hooks),
             "mixed_precision": bool(mixed_precision),
+            # inference precision of the biLM: "float32" (exact) | "bfloat16" | "int8" (bilm/precision.py)
+            "precision": str(precision),
         }
         self.cache = ActivationCache(cache_size)
         self.listener_map: Dict[str, List[Model]] = {}
@@ -323,6 +329,7 @@ class ElmoComponent(Pipe):
         bilm.eval()
         for param in bilm.parameters():
             param.requires_grad_(False)
+        bilm.set_precision(self.cfg.get("precision", "float32"))
         self.bilm = bilm
         self._load_error = None
         self.cache.clear()
@@ -343,6 +350,7 @@ class ElmoComponent(Pipe):
         device = get_torch_default_device()
         if next(bilm.parameters()).device != device:
             bilm.to(device)
+            bilm.set_precision(self.cfg.get("precision", "float32"))  # what the new device supports
         return device
 
     # -- running
@@ -498,6 +506,7 @@ def make_elmo(
     cache_size: int,
     vector_hooks: bool,
     mixed_precision: bool,
+    precision: str,
 ) -> ElmoComponent:
     return ElmoComponent(
         nlp.vocab,
@@ -511,5 +520,6 @@ def make_elmo(
         cache_size=cache_size,
         vector_hooks=vector_hooks,
         mixed_precision=mixed_precision,
+        precision=precision,
         defer_missing_weights=_built_by_from_config(),
     )

@@ -209,3 +209,31 @@ def test_cache_skips_the_bilm_and_is_bounded(tiny_weights_dir):
         numpy.testing.assert_array_equal(a, b)
     nlp(" ".join(f"x{i}" for i in range(28)))
     assert elmo.cache.n_tokens <= 30
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_precision_setting_runs_close_to_float32_and_survives_save_load(tmp_path, tiny_weights_dir, precision):
+    import torch
+
+    from spacy_elmo.bilm.precision import unsupported_reason
+    from tests.bilm.test_precision import _mean_cosine
+
+    if unsupported_reason(precision, torch.device("cpu")):
+        pytest.skip(f"{precision} not supported on this CPU")
+    text = "Precision is a setting of the pipe ."
+    exact = make_nlp(tiny_weights_dir, dtype="float32")(text)._.elmo_layers
+    nlp = make_nlp(tiny_weights_dir, dtype="float32", precision=precision)
+    assert nlp.get_pipe("elmo").model.precision == precision
+    got = nlp(text)._.elmo_layers
+    assert not numpy.array_equal(exact, got)
+    # a random biLM amplifies rounding (activations up to ~3), so compare directions token by token
+    assert all(_mean_cosine(e, g) > 0.98 for e, g in zip(exact, got))
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.get_pipe("elmo").model.precision == precision
+    numpy.testing.assert_array_equal(loaded(text)._.elmo_layers, got)
+
+
+def test_unknown_precision_fails_at_add_pipe(tiny_weights_dir):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        make_nlp(tiny_weights_dir, precision="fp8")

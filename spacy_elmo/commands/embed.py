@@ -14,6 +14,7 @@ import h5py
 import numpy
 import typer
 
+from ..bilm.precision import PRECISIONS
 from ..cli import app
 
 MODES = ("all", "top", "average")
@@ -90,6 +91,7 @@ def embed_file(
     batch_size: int = 64,
     spacy_model: Optional[str] = None,
     progress: bool = True,
+    precision: str = "float32",
 ) -> int:
     """Returns the number of lines written. The output is written to a hidden temporary file next to it
     and renamed over output_file only when complete: an interrupted, killed or failed run leaves any
@@ -103,7 +105,10 @@ def embed_file(
         raise EmbedError(f"--batch-size must be at least 1, got {batch_size}.")
     output_file = Path(output_file)
     check_output(output_file, [Path(input_file), Path(weights_dir) / OPTIONS_FILE, Path(weights_dir) / WEIGHTS_FILE])
+    if precision not in PRECISIONS:
+        raise EmbedError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
     bilm = load_weights_dir(weights_dir)
+    bilm.set_precision(precision)  # an unsupported one warns, naming the CPU feature, and runs float32
     lines = _read_lines(input_file)
     tokenize = _tokenizer(spacy_model)
     sentences = [tokenize(line) for line in lines]
@@ -148,6 +153,7 @@ def embed_cli(
     average: bool = typer.Option(False, "--average", help="Store the mean of the layers (n, D)"),
     batch_size: int = typer.Option(64, "--batch-size", help="Sentences per biLM batch"),
     spacy_model: Optional[str] = typer.Option(None, "--spacy", help="Tokenize with this spaCy pipeline or language code"),
+    precision: str = typer.Option("float32", "--precision", help="biLM inference precision: float32 (exact), bfloat16 or int8"),
 ) -> None:
     """Embed every line of INPUT with ELMo into OUTPUT.hdf5 (AllenNLP `elmo` command layout)."""
     chosen = [m for m, flag in zip(MODES, (all_layers, top, average)) if flag]
@@ -158,7 +164,8 @@ def embed_cli(
     if not Path(input_file).is_file():
         raise typer.BadParameter(f"input file not found: {input_file}")
     try:
-        n = embed_file(weights_dir, input_file, output_file, chosen[0] if chosen else "all", batch_size, spacy_model)
+        n = embed_file(weights_dir, input_file, output_file, chosen[0] if chosen else "all", batch_size, spacy_model,
+                       precision=precision)
     except (ElmoWeightsError, EmbedError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise typer.Exit(1)

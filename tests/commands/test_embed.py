@@ -74,3 +74,26 @@ def test_spacy_tokenizer_and_errors(tmp_path, tiny_weights_dir):
     assert missing.exit_code == 1 and "weights directory not found" in missing.output
     with pytest.raises(AssertionError, match="at most one"):
         run(tiny_weights_dir, text, tmp_path / "x.hdf5", "--top", "--all")
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_precision_option(tmp_path, tiny_weights_dir, sentences, precision):
+    from tests.bilm.test_precision import _mean_cosine
+
+    run(tiny_weights_dir, sentences, tmp_path / "exact.hdf5")
+    run(tiny_weights_dir, sentences, tmp_path / "low.hdf5", "--precision", precision)
+    with h5py.File(tmp_path / "exact.hdf5") as exact, h5py.File(tmp_path / "low.hdf5") as low:
+        assert not numpy.array_equal(low["0"][...], exact["0"][...])
+        # a random biLM amplifies rounding, so compare directions token by token
+        assert all(_mean_cosine(e, g) > 0.98 for e, g in zip(exact["0"][...], low["0"][...]))
+
+
+def test_unknown_precision_is_a_clear_error(tmp_path, tiny_weights_dir, sentences):
+    from typer.testing import CliRunner
+
+    from spacy_elmo.cli import _register, app
+
+    _register()
+    result = CliRunner().invoke(app, ["embed", str(tiny_weights_dir), str(sentences), str(tmp_path / "o.hdf5"), "--precision", "fp8"])
+    assert result.exit_code == 1 and "--precision must be one of float32, bfloat16, int8" in result.output
+    assert not (tmp_path / "o.hdf5").exists()
