@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--corpus", default=str(ROOT / "corpus" / "lm" / "train.txt"))
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--precisions", default=None,
+                        help="comma-separated fp32,bf16,fp16 measured one after another in this run "
+                             "(default: the config's training.precision)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -61,6 +64,18 @@ def main() -> None:
     batches = list(batches_by_tokens(sentences, int(config["training"]["batch_tokens"]), seed=0))[: args.steps + 2]
     options = bilm_options(config)
     s = config["softmax"]
+    precisions = (args.precisions or str(config["training"]["precision"])).split(",")
+    results = [measure(args.config, config, options, vocab, batches, precision.strip()) for precision in precisions]
+    if len(results) > 1:
+        for result in results[1:]:
+            result["words_per_second_vs_" + results[0]["precision"]] = round(
+                result["words_per_second"] / results[0]["words_per_second"], 3)
+    print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+
+
+def measure(config_path: str, config, options, vocab, batches, precision: str) -> dict:
+    """Train a fresh model (same seed, same batches) for the batches after two warm-up steps."""
+    s = config["softmax"]
     torch.manual_seed(0)
     model = LanguageModel(TrainingBiLM(options, dropout=float(config["model"]["dropout"])),
                           make_head(s["type"], options.projection_dim, len(vocab), n_samples=int(s["n_samples"]),
@@ -74,9 +89,12 @@ def main() -> None:
                                         initial_accumulator_value=float(T["initial_accumulator_value"]))
     max_chars = options.max_characters_per_token
 
+    low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
     def step(batch) -> None:
         ids = torch.from_numpy(batch_to_char_ids(batch, max_chars))
-        loss, _, _ = model(ids, vocab.target_ids(batch))
+        with torch.autocast("cpu", dtype=low or torch.bfloat16, enabled=low is not None):
+            loss, _, _ = model(ids, vocab.target_ids(batch))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -113,8 +131,9 @@ def main() -> None:
     forward_flops = options.flops_per_token() + softmax_flops
     train_flops = 3 * forward_flops
     achieved = positions / seconds * train_flops
-    result = {
-        "config": str(args.config),
+    return {
+        "config": str(config_path),
+        "precision": precision,
         "threads": torch.get_num_threads(),
         "steps": len(batches) - 2,
         "batch_tokens": int(config["training"]["batch_tokens"]),
@@ -127,7 +146,6 @@ def main() -> None:
         "gemm_gflops": round(gemm / 1e9, 2),
         "fraction_of_gemm_ceiling": round(achieved / gemm, 4),
     }
-    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
