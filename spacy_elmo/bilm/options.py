@@ -5,6 +5,20 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
 ACTIVATIONS = ("relu", "tanh")
+# Upper bounds on what an options.json may ask for. The published models use LSTM <= 4096, projection
+# <= 512, 2 layers, <= 2 highway layers, 7 filters of <= 1024 (2048 in all) and 50 characters; these allow
+# models several times larger, but stop an edited or hostile file from making us allocate many GB (or
+# loop for minutes) before the weight file is even looked at.
+LIMITS = {
+    "lstm.dim": 32768,
+    "lstm.projection_dim": 8192,
+    "lstm.n_layers": 32,
+    "char_cnn.n_highway": 32,
+    "char_cnn.embedding.dim": 1024,
+    "char_cnn.max_characters_per_token": 1024,
+    "char_cnn.filters (count)": 64,
+    "char_cnn.filters (total)": 65536,
+}
 
 
 class OptionsError(ValueError):
@@ -31,16 +45,36 @@ class BiLMOptions:
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.filters = [(int(w), int(n)) for w, n in self.filters]
         problems = []
+        filters = []
+        for f in self.filters:
+            try:
+                width, n = f
+                filters.append((int(width), int(n)))
+            except (TypeError, ValueError):
+                problems.append(f"char_cnn.filters entry {f!r} is not [width, number_of_filters]")
+        self.filters = filters
+        if not isinstance(self.use_skip_connections, bool):
+            problems.append(f"lstm.use_skip_connections must be true or false, not {self.use_skip_connections!r}")
+        for key, value, low in (("lstm.dim", self.lstm_dim, 1), ("lstm.projection_dim", self.projection_dim, 1),
+                                ("lstm.n_layers", self.n_layers, 1), ("char_cnn.n_highway", self.n_highway, 0),
+                                ("char_cnn.embedding.dim", self.char_dim, 1),
+                                ("char_cnn.max_characters_per_token", self.max_characters_per_token, 3)):
+            if not low <= value <= LIMITS[key]:
+                problems.append(f"{key} is {value}; it must be between {low} and {LIMITS[key]}")
+        for key, value in (("lstm.cell_clip", self.cell_clip), ("lstm.proj_clip", self.proj_clip)):
+            if not 0.0 <= value < float("inf"):  # 0 means no clipping; NaN fails this too
+                problems.append(f"{key} is {value}; it must be a finite number >= 0 (0: no clipping)")
+        if len(self.filters) > LIMITS["char_cnn.filters (count)"]:
+            problems.append(f"char_cnn.filters has {len(self.filters)} entries; at most {LIMITS['char_cnn.filters (count)']}")
+        if any(width < 1 or n < 1 for width, n in self.filters):
+            problems.append(f"char_cnn.filters {[list(f) for f in self.filters]} has a width or count below 1")
+        elif self.n_filters > LIMITS["char_cnn.filters (total)"]:
+            problems.append(f"char_cnn.filters total {self.n_filters} filters; at most {LIMITS['char_cnn.filters (total)']}")
         if self.activation not in ACTIVATIONS:
             problems.append(f"char_cnn.activation is {self.activation!r}; supported: {', '.join(ACTIVATIONS)}")
         if self.n_characters not in (261, 262):
             problems.append(f"char_cnn.n_characters is {self.n_characters}; bilm-tf models use 261 or 262")
-        if self.max_characters_per_token < 3:
-            problems.append("char_cnn.max_characters_per_token must be at least 3")
-        if self.n_layers < 1 or self.lstm_dim < 1 or self.projection_dim < 1:
-            problems.append("lstm.n_layers, lstm.dim and lstm.projection_dim must be positive")
         if not self.filters:
             problems.append("char_cnn.filters is empty")
         for width, _ in self.filters:
@@ -81,9 +115,9 @@ class BiLMOptions:
                 n_layers=int(lstm["n_layers"]),
                 cell_clip=float(lstm.get("cell_clip") or 0.0),
                 proj_clip=float(lstm.get("proj_clip") or 0.0),
-                use_skip_connections=bool(lstm.get("use_skip_connections", True)),
+                use_skip_connections=lstm.get("use_skip_connections", True),  # a bool; "false" is refused
                 char_dim=int(cnn["embedding"]["dim"]),
-                filters=[tuple(f) for f in cnn["filters"]],
+                filters=list(cnn["filters"]),
                 n_highway=int(cnn.get("n_highway", 0)),
                 activation=str(cnn.get("activation", "relu")),
                 n_characters=int(cnn.get("n_characters", 262)),

@@ -63,18 +63,49 @@ def expected_shapes(options: BiLMOptions) -> Dict[str, Tuple[int, ...]]:
     return shapes
 
 
-def _read(fin: h5py.File, key: str, shape: Tuple[int, ...], path: Path) -> numpy.ndarray:
-    if key not in fin:
-        raise WeightFileError(f"{path}: dataset '{key}' is missing (expected shape {shape}). Does options.json belong to this weight file?")
+def _dataset(fin: h5py.File, key: str, shape: Tuple[int, ...], path: Path) -> h5py.Dataset:
+    """fin[key], checked from the file's metadata alone: present, a dataset, of the expected shape."""
     try:
-        array = numpy.asarray(fin[key][...], dtype=numpy.float32)
+        node = fin.get(key)
     except (OSError, KeyError, ValueError, RuntimeError) as err:
         raise WeightFileError(f"{path}: dataset '{key}' cannot be read ({err}); the file is corrupt or truncated.") from err
-    if array.shape != shape:
+    if node is None:
+        raise WeightFileError(f"{path}: dataset '{key}' is missing (expected shape {shape}). Does options.json belong to this weight file?")
+    if not isinstance(node, h5py.Dataset):
+        raise WeightFileError(f"{path}: '{key}' is an HDF5 {type(node).__name__.lower()}, not a dataset of shape {shape}; the file is not a bilm-tf weight file.")
+    if node.shape != shape:
         raise WeightFileError(
-            f"{path}: dataset '{key}' has shape {array.shape}, expected {shape} from options.json. "
+            f"{path}: dataset '{key}' has shape {node.shape}, expected {shape} from options.json. "
             "Use the options.json that was saved with these weights."
         )
+    return node
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.is_file():
+        raise WeightFileError(f"Weight file not found: {path}. Expected bilm-tf's weights.hdf5.")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise WeightFileError(f"{path} is not a readable HDF5 file ({err}); it may be truncated or corrupt.") from err
+
+
+def check_weight_file(weight_file: PathLike, options: BiLMOptions) -> None:
+    """Every dataset that the options call for is in the file with the right shape. Reads only the
+    file's metadata, so a mismatched or hostile options.json is refused before a model of its size is
+    allocated."""
+    path = Path(weight_file)
+    with _open(path) as fin:
+        for key, shape in expected_shapes(options).items():
+            _dataset(fin, key, shape, path)
+
+
+def _read(fin: h5py.File, key: str, shape: Tuple[int, ...], path: Path) -> numpy.ndarray:
+    node = _dataset(fin, key, shape, path)
+    try:
+        array = numpy.asarray(node[...], dtype=numpy.float32)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise WeightFileError(f"{path}: dataset '{key}' cannot be read ({err}); the file is corrupt or truncated.") from err
     if not numpy.isfinite(array).all():
         raise WeightFileError(f"{path}: dataset '{key}' contains NaN or inf values; the file is corrupt.")
     return array
@@ -116,25 +147,25 @@ def _tensor_to_file(array: numpy.ndarray, how: str) -> numpy.ndarray:
     return array
 
 
-def load_bilm(options_file: PathLike, weight_file: PathLike, stateful: bool = False, char_cache_size: int = 0) -> BiLM:
-    """Build a BiLM from bilm-tf's options.json and weights.hdf5, unchanged."""
+def load_bilm(options_file: PathLike, weight_file: PathLike, stateful: bool = False, char_cache_size: int = 0,
+              precision: str = "float32", strict_precision: bool = False) -> BiLM:
+    """Build a BiLM from bilm-tf's options.json and weights.hdf5, unchanged. `precision` ("float32" exact,
+    "bfloat16", "int8") converts the weights for inference after loading; the file is not changed. A precision
+    this CPU cannot run fast warns and falls back to float32 (raises PrecisionError if strict_precision)."""
     options = BiLMOptions.from_file(options_file)
+    check_weight_file(weight_file, options)  # before allocating: the options may ask for a huge model
     bilm = BiLM(options, stateful=stateful, char_cache_size=char_cache_size)
     load_weights(bilm, weight_file)
     bilm.eval()
+    bilm.set_precision(precision, strict=strict_precision)
     return bilm
 
 
 def load_weights(bilm: BiLM, weight_file: PathLike) -> None:
     path = Path(weight_file)
-    if not path.is_file():
-        raise WeightFileError(f"Weight file not found: {path}. Expected bilm-tf's weights.hdf5.")
     options = bilm.options
     shapes = expected_shapes(options)
-    try:
-        fin = h5py.File(path, "r")
-    except OSError as err:
-        raise WeightFileError(f"{path} is not a readable HDF5 file ({err}); it may be truncated or corrupt.") from err
+    fin = _open(path)
     with fin, torch.no_grad():
         for key, tensor, how in _params(bilm):
             tensor.copy_(torch.from_numpy(numpy.ascontiguousarray(_file_to_tensor(_read(fin, key, shapes[key], path), how))))
@@ -184,4 +215,4 @@ def _write_hdf5(path: str, arrays: Dict[str, numpy.ndarray]) -> None:
             fout.create_dataset(key, data=numpy.ascontiguousarray(array, dtype=numpy.float32))
 
 
-__all__ = ["load_bilm", "save_bilm", "load_weights", "bilm_to_arrays", "expected_shapes", "WeightFileError", "OptionsError"]
+__all__ = ["load_bilm", "save_bilm", "load_weights", "check_weight_file", "bilm_to_arrays", "expected_shapes", "WeightFileError", "OptionsError"]
