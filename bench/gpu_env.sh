@@ -13,7 +13,7 @@ export GPU_PY GPU_SITE SPACY_ELMO_GPU_T0
 export PYTHONUNBUFFERED=1
 
 _gpu_repo="$(pwd)"
-if "$GPU_PY" -c "import spacy, thinc" >/dev/null 2>&1 && "$GPU_PY" -c "import importlib.metadata as m; m.version('spacy-elmo')" >/dev/null 2>&1; then
+if "$GPU_PY" -c "import spacy, thinc, importlib.metadata as m; m.version('spacy-elmo')" >/dev/null 2>&1; then
     echo "gpu_env: spaCy and spacy-elmo already importable; nothing installed"
 elif ! ls .gpu/wheels/*.whl >/dev/null 2>&1; then
     echo "gpu_env: no .gpu/wheels here: run 'make gpu-wheels' on a machine with network and carry .gpu/wheels" >&2
