@@ -206,16 +206,48 @@ def load_weights_dir(weights: Union[str, Path, None]) -> BiLM:
         raise ElmoWeightsError(f"Cannot load ELMo weights from {path}: {err}") from err
 
 
-def _built_by_from_config() -> bool:
-    """True while Language.from_config runs (spacy.load, spacy train, spacy package); there the pipeline
-    directory's own copy of the weights may arrive later through from_disk."""
+def _construction_context() -> Optional[str]:
+    """How the pipe is being built:
+    "load"   inside spacy.load (spacy.util.load_model_from_path): from_disk follows at once with the
+             pipeline directory's own copy of the weights, so the directory named in config.cfg (the
+             training machine's) is not read at all; it may be gone, moved or broken;
+    "config" inside another Language.from_config (spacy train, nlp.from_config): the weights may still
+             arrive through from_disk / from_bytes, so a missing directory is not yet an error;
+    None     nlp.add_pipe and direct construction: the weights are needed now."""
+    context = None
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
+        if code.co_name == "load_model_from_path" and code.co_filename.endswith(("spacy/util.py", "spacy\\util.py")):
+            return "load"
         if code.co_name == "from_config" and code.co_filename.endswith(("spacy/language.py", "spacy\\language.py")):
-            return True
+            context = "config"
         frame = frame.f_back  # type: ignore[assignment]
-    return False
+    return context
+
+
+def _read_saved_cfg(path: Path) -> Dict:
+    """The settings a saved pipe restores (mix and storage dtype), checked like the constructor checks
+    them: the file may have been edited by hand."""
+    try:
+        cfg = srsly.read_json(path)
+    except ValueError as err:
+        raise ElmoWeightsError(f"{path} is not valid JSON ({err}); it holds the saved 'elmo' settings.") from err
+    if not isinstance(cfg, dict):
+        raise ElmoWeightsError(f"{path} must hold a JSON object of the 'elmo' settings, not {type(cfg).__name__}.")
+    saved = {k: cfg[k] for k in ("mix_weights", "mix_gamma", "dtype") if k in cfg}
+    problems = []
+    if "dtype" in saved and saved["dtype"] not in DTYPES:
+        problems.append(f"dtype is {saved['dtype']!r}; it must be one of {', '.join(DTYPES)}")
+    mix = saved.get("mix_weights")
+    if mix is not None and not (isinstance(mix, list) and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in mix)):
+        problems.append(f"mix_weights is {mix!r}; it must be null or a list of numbers, one per layer")
+    gamma = saved.get("mix_gamma", 1.0)
+    if not isinstance(gamma, (int, float)) or isinstance(gamma, bool):
+        problems.append(f"mix_gamma is {gamma!r}; it must be a number")
+    if problems:
+        raise ElmoWeightsError(f"{path}: " + "; ".join(problems) + ". Fix the file or save the pipeline again.")
+    return saved
 
 
 # ---------------------------------------------------------------- the pipe
@@ -238,6 +270,7 @@ class ElmoComponent(Pipe):
         mixed_precision: bool = False,
         precision: str = "float32",
         defer_missing_weights: bool = False,
+        weights_from_disk: bool = False,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"elmo: dtype must be one of {DTYPES}, got {dtype!r}")
@@ -265,6 +298,14 @@ class ElmoComponent(Pipe):
         self.bilm: Optional[BiLM] = None
         self._load_error: Optional[str] = None
         self._pid = os.getpid()
+        if weights_from_disk:
+            # spacy.load: from_disk brings the pipeline's own copy next; reading `weights` too would make
+            # the pipeline depend on the training machine's directory (and read the weights twice).
+            self._load_error = (
+                f"The '{name}' component waits for its weights from the pipeline directory ({name}/{OPTIONS_FILE} + "
+                f"{WEIGHTS_FILE}), and they were not loaded."
+            )
+            return
         try:
             self._set_bilm(load_weights_dir(weights))
         except ElmoWeightsError as err:
@@ -310,13 +351,20 @@ class ElmoComponent(Pipe):
     def find_listeners(self, component) -> None:
         """Tell downstream ElmoListener nodes our width and layer count (checked at their initialize)."""
         model = getattr(component, "model", None)
-        if not isinstance(model, Model) or self.bilm is None:
+        if not isinstance(model, Model):
             return
         for node in model.walk():
             if node.name == "elmo-listener" and node.attrs.get("upstream_name") in ("*", self.name):
-                node.attrs["upstream_width"] = self.bilm.output_dim
-                node.attrs["upstream_n_layers"] = self.bilm.n_outputs
                 self.add_listener(node, component.name)
+        self._tell_listeners()
+
+    def _tell_listeners(self) -> None:
+        # Under spacy.load the weights arrive after the listeners were found (from_disk): tell them then.
+        if self.bilm is None:
+            return
+        for node in self.listeners:
+            node.attrs["upstream_width"] = self.bilm.output_dim
+            node.attrs["upstream_n_layers"] = self.bilm.n_outputs
 
     def initialize(self, get_examples=None, *, nlp=None) -> None:
         """Nothing to learn: the weights came with the constructor (spaCy skips this when frozen)."""
@@ -333,6 +381,7 @@ class ElmoComponent(Pipe):
         self.bilm = bilm
         self._load_error = None
         self.cache.clear()
+        self._tell_listeners()
 
     def _require_bilm(self) -> BiLM:
         if self.bilm is None:
@@ -445,9 +494,8 @@ class ElmoComponent(Pipe):
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "ElmoComponent":
         path = Path(path)
-        if (path / "cfg").exists():
-            cfg = srsly.read_json(path / "cfg")
-            self.cfg.update({k: v for k, v in cfg.items() if k in ("mix_weights", "mix_gamma", "dtype")})
+        if (path / CFG_FILE).exists():
+            self.cfg.update(_read_saved_cfg(path / CFG_FILE))
         self._set_bilm(load_weights_dir(path))
         return self
 
@@ -508,6 +556,7 @@ def make_elmo(
     mixed_precision: bool,
     precision: str,
 ) -> ElmoComponent:
+    context = _construction_context()
     return ElmoComponent(
         nlp.vocab,
         name,
@@ -521,5 +570,6 @@ def make_elmo(
         vector_hooks=vector_hooks,
         mixed_precision=mixed_precision,
         precision=precision,
-        defer_missing_weights=_built_by_from_config(),
+        defer_missing_weights=context is not None,
+        weights_from_disk=context == "load",
     )

@@ -1,0 +1,68 @@
+"""A saved pipeline is self-contained: spacy.load reads its own copy of the weights, nothing else."""
+import json
+import shutil
+
+import numpy
+import pytest
+import spacy
+
+from spacy_elmo import save_bilm
+from tests.conftest import random_bilm
+
+TEXTS = ["A saved pipeline carries its weights .", "second doc"]
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """(pipeline dir, the training-time weights dir named in its config.cfg, features before saving)."""
+    weights = save_bilm(random_bilm(), tmp_path / "training" / "elmo")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(weights), "dtype": "float32"})
+    before = [doc._.elmo_layers for doc in nlp.pipe(TEXTS)]
+    nlp.to_disk(tmp_path / "pipeline")
+    assert str(weights) in (tmp_path / "pipeline" / "config.cfg").read_text(encoding="utf8")
+    return tmp_path / "pipeline", weights, before
+
+
+def _same_features(nlp, before):
+    for b, doc in zip(before, nlp.pipe(TEXTS)):
+        numpy.testing.assert_array_equal(doc._.elmo_layers, b)
+
+
+@pytest.mark.parametrize("damage", ["garbage_weights", "other_options", "only_options"])
+def test_spacy_load_ignores_a_broken_training_time_weights_dir(saved, damage):
+    pipeline, weights, before = saved
+    if damage == "garbage_weights":
+        (weights / "weights.hdf5").write_bytes(b"overwritten by a later experiment")
+    elif damage == "other_options":
+        options = json.loads((weights / "options.json").read_text(encoding="utf8"))
+        options["lstm"]["dim"] = 4096  # another biLM now lives there
+        (weights / "options.json").write_text(json.dumps(options), encoding="utf8")
+    else:
+        (weights / "weights.hdf5").unlink()
+    _same_features(spacy.load(pipeline), before)
+
+
+def test_spacy_load_works_after_the_weights_dir_is_gone(saved):
+    pipeline, weights, before = saved
+    shutil.rmtree(weights)
+    _same_features(spacy.load(pipeline), before)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ({"dtype": "int8"}, "dtype is 'int8'"),
+        ({"mix_weights": ["a", "b", "c"]}, "mix_weights is"),
+        ({"mix_gamma": "big"}, "mix_gamma is 'big'"),
+    ],
+)
+def test_a_hand_edited_saved_cfg_is_refused_naming_the_file(saved, edit, message):
+    pipeline, _, _ = saved
+    cfg_path = pipeline / "elmo" / "cfg"
+    cfg = json.loads(cfg_path.read_text(encoding="utf8"))
+    cfg.update(edit)
+    cfg_path.write_text(json.dumps(cfg), encoding="utf8")
+    with pytest.raises(ValueError, match=message) as err:
+        spacy.load(pipeline)
+    assert str(cfg_path) in str(err.value)
