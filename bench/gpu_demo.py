@@ -213,6 +213,9 @@ class Demo:
             self.plan["deadline"] = args.deadline
         if args.pretrain_seconds:
             self.plan["pretrain_seconds"] = args.pretrain_seconds
+        if args.ner_scale != 1.0:
+            self.plan["ner_seconds"] = {k: v * args.ner_scale for k, v in self.plan["ner_seconds"].items()}
+            self.plan["ner_steps"] = {k: int(v * args.ner_scale) for k, v in self.plan["ner_steps"].items()}
         self.t0 = time.time()
         self.deadline = self.t0 + float(self.plan["deadline"])
         self.data = Path(args.data).resolve()
@@ -348,6 +351,7 @@ class Demo:
         except Exception as err:
             env["error"] = repr(err)
         self.log(f"[gpu_demo] {json.dumps(env)}")
+        self.step("environment", status="ok" if "error" not in env else "error", seconds=0.0, note=env.get("device_name", ""))
         self.save()
 
     def unpack_lm(self) -> None:
@@ -543,6 +547,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     run.add_argument("--seeds", default="0,1,2", help="seed of the main runs first; the others at 10%% if time allows")
     run.add_argument("--deadline", type=float, default=0, help="seconds; 0: the plan's")
     run.add_argument("--pretrain-seconds", type=float, default=0, help="the biLM's wall-clock cap; 0: the plan's")
+    run.add_argument("--ner-scale", type=float, default=1.0, help="multiplies every ner run's cap and step budget")
     args = parser.parse_args(argv)
     if args.command == "data":
         cmd_data(args)

@@ -71,7 +71,7 @@ def test_seed_table(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     args = Namespace(tiny=True, deadline=0, pretrain_seconds=0, data=str(tmp_path), work=str(tmp_path / "w"),
-                     out=str(tmp_path / "o"), device="cpu", seeds="0,1,2")
+                     out=str(tmp_path / "o"), device="cpu", seeds="0,1,2", ner_scale=1.0)
     demo = module.Demo(args)
     scores = {("elmo", 0): 0.70, ("elmo", 1): 0.72, ("tok2vec", 0): 0.68, ("tok2vec", 1): 0.73, ("elmo", 2): 0.71}
     demo.results["ner"] = [{"name": f"{f}_{s}", "features": f, "fraction": "10", "seed": s, "ents_f": v}
