@@ -77,18 +77,31 @@ def _mixed(doc: Doc, layers: numpy.ndarray) -> numpy.ndarray:
     return (gamma * numpy.tensordot(weights, layers.astype("float32"), axes=1)).astype("float32")
 
 
-def get_doc_elmo(doc: Doc) -> Optional[numpy.ndarray]:
+def doc_layers(doc: Doc) -> Optional[numpy.ndarray]:
+    """doc._.elmo_layers, checked against the doc: spaCy cannot tell the pipe that a doc was retokenized
+    after it ran, and row i would then no longer be token i."""
     layers = doc._.elmo_layers
+    if layers is not None and layers.shape[1] != len(doc):
+        raise ValueError(
+            f"doc._.elmo_layers has {layers.shape[1]} token rows but the doc has {len(doc)} tokens: the doc was "
+            "retokenized (tokens merged or split) after the 'elmo' pipe ran. Put the 'elmo' pipe after any "
+            "component that merges or splits tokens, or run it again on the changed doc."
+        )
+    return layers
+
+
+def get_doc_elmo(doc: Doc) -> Optional[numpy.ndarray]:
+    layers = doc_layers(doc)
     return None if layers is None else _mixed(doc, layers)
 
 
 def get_token_elmo(token: Token) -> Optional[numpy.ndarray]:
-    layers = token.doc._.elmo_layers
+    layers = doc_layers(token.doc)
     return None if layers is None else _mixed(token.doc, layers[:, token.i])
 
 
 def get_span_elmo(span: Span) -> Optional[numpy.ndarray]:
-    layers = span.doc._.elmo_layers
+    layers = doc_layers(span.doc)
     if layers is None:
         return None
     if len(span) == 0:

@@ -22,6 +22,23 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(0, index.unsqueeze(-1).expand_as(x))
 
 
+def _check_sentences(sentences: Sequence[Sequence[str]], batch_size: int) -> None:
+    """A string is a sequence too: "Hello world" would silently become 11 one-character tokens."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"embed_sentences: batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError("embed_sentences takes a list of token lists, e.g. [['Hello', 'world']], not a string; "
+                        "split the text into tokens first.")
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, (str, bytes)):
+            raise TypeError(f"embed_sentences: sentence {i} is a string ({sentence[:40]!r}), not a list of tokens; "
+                            f"pass {sentence[:40]!r}.split() or a tokenizer's output.")
+        for token in sentence:
+            if not isinstance(token, str):
+                raise TypeError(f"embed_sentences: sentence {i} has a token of type {type(token).__name__} ({token!r}); "
+                                "tokens must be strings.")
+
+
 class BiLM(nn.Module):
     """ELMo's bidirectional language model, bilm-tf compatible.
 
@@ -174,6 +191,7 @@ class BiLM(nn.Module):
     def embed_sentences(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> List[numpy.ndarray]:
         """Token lists -> float32 arrays (n_layers + 1, n_tokens, 2P), in input order.
         Stateless mode sorts by length for speed; stateful mode keeps the given order (row i carries state)."""
+        _check_sentences(sentences, batch_size)
         was_training = self.training
         self.eval()
         try:

@@ -63,6 +63,12 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3
             continue
         if layers.shape[-1] != width:
             _check_width(model, int(layers.shape[-1]), "that annotated the docs")
+        if layers.shape[1] != len(doc):  # retokenized after the elmo pipe ran: row i is no longer token i
+            raise ValueError(
+                f"doc._.elmo_layers has {layers.shape[1]} token rows but the doc has {len(doc)} tokens: the doc was "
+                "retokenized after the 'elmo' pipe ran. Put the 'elmo' pipe after any component that merges or "
+                "splits tokens."
+            )
         outputs.append(ops.asarray3f(numpy.asarray(layers, dtype="float32")))
 
     def backprop(dY: List[Floats3d]) -> List[Doc]:
