@@ -332,10 +332,12 @@ def precision_cases(check: Check, bilm: BiLM, sentences: List[List[str]], batch_
         try:
             with matmul_precision(False), autocast(check.device, mode):
                 outputs = on_device.embed_sentences(sentences, batch_size=batch_size)
-        except RuntimeError as err:
-            if check.is_cuda or mode == "fp32":
-                raise
-            out[mode] = {"skipped": f"{mode} autocast unsupported on CPU here: {err}"}
+        except Exception as err:  # noqa: BLE001 - one precision failing must not hide the others
+            if not check.is_cuda and mode != "fp32" and isinstance(err, RuntimeError):
+                out[mode] = {"skipped": f"{mode} autocast unsupported on CPU here: {err}"}
+            else:
+                out[mode] = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc().splitlines()[-12:]}
+                problems.append(f"{label} {mode}: {type(err).__name__}: {str(err)[:300]}")
             continue
         stats = compare(outputs, reference)
         out[mode] = stats
@@ -348,6 +350,15 @@ def precision_cases(check: Check, bilm: BiLM, sentences: List[List[str]], batch_
     return out
 
 
+def guarded(res: Dict[str, Any], key: str, problems: List[str], fn: Callable[[], None]) -> None:
+    """Run one part of a step; an exception is recorded under res[key] and the step's other parts still run."""
+    try:
+        fn()
+    except Exception as err:  # noqa: BLE001
+        res.setdefault(key, {}).update(error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc().splitlines()[-15:])
+        problems.append(f"{key}: {type(err).__name__}: {str(err)[:400]}")
+
+
 def step_parity(check: Check, res: Dict[str, Any]) -> None:
     problems: List[str] = []
     fixtures = Path(check.args.fixtures) if check.args.fixtures else None
@@ -355,28 +366,48 @@ def step_parity(check: Check, res: Dict[str, Any]) -> None:
     if fixtures is not None and (fixtures / "lm_weights.hdf5").is_file():
         raw = json.loads((fixtures / "sentences.json").read_text(encoding="utf8"))
         sentences = [s.split() for group in raw for s in group]
-        fixture = load_bilm(fixtures / "options.json", fixtures / "lm_weights.hdf5").eval()
         some = sentences if check.is_cuda or not check.args.quick else sentences[:12]
-        res["fixture_model"] = precision_cases(check, fixture, some, 8, problems, "fixture")
-        # bilm-tf's own outputs: 10 consecutive batches of 3, LSTM state carried (tests/bilm/test_bilm.py)
-        import h5py
 
-        stateful = load_bilm(fixtures / "options.json", fixtures / "lm_weights.hdf5", stateful=True).to(check.device)
-        expected = []
-        for k in range(3):
-            with h5py.File(fixtures / f"lm_embeddings_{k}.hdf5", "r") as fin:
-                expected.append([numpy.concatenate([fin[str(i)][0], fin[str(i)][1]], -1) for i in range(10)])
-        worst = 0.0
-        with matmul_precision(False):
-            for i in range(10):
-                batch = [raw[k][i].split() for k in range(3)]
-                outputs = stateful.embed_sentences(batch, batch_size=3)
-                worst = max(worst, max(float(numpy.abs(outputs[k][2] - expected[k][i]).max()) for k in range(3)))
-        res["bilm_tf_reference_max_abs_diff"] = worst
-        if not worst <= TOLERANCE["bilm_tf_max_abs"]:
-            problems.append(f"bilm-tf reference max|diff| {worst:.2e} > {TOLERANCE['bilm_tf_max_abs']:.0e}")
+        def fixture_cases() -> None:
+            fixture = load_bilm(fixtures / "options.json", fixtures / "lm_weights.hdf5").eval()
+            res["fixture_model"] = precision_cases(check, fixture, some, 8, problems, "fixture")
+
+        guarded(res, "fixture_model", problems, fixture_cases)
+        guarded(res, "bilm_tf_reference", problems, lambda: bilm_tf_reference(check, fixtures, raw, res, problems))
     else:
         res["fixture_model"] = {"skipped": f"no bilm-tf fixtures at {fixtures} (make gpu-data)"}
+    guarded(res, "full_model", problems, lambda: full_model_cases(check, sentences, res, problems))
+    full = res.get("full_model", {})
+    res["headline"] = "fp32 max|diff| " + ", ".join(
+        f"{name} {res[key]['fp32']['max_abs_diff']:.1e}" for name, key in (("fixture", "fixture_model"), ("full", "full_model"))
+        if "max_abs_diff" in res.get(key, {}).get("fp32", {})) + "; rel err " + ", ".join(
+        f"{m} {full[m]['rel_err']:.1e}" for m in ("bf16", "fp16") if "rel_err" in full.get(m, {})) + (
+        f"; bilm-tf ref {res['bilm_tf_reference_max_abs_diff']:.1e}" if "bilm_tf_reference_max_abs_diff" in res else "")
+    if problems:
+        raise StepFailed("; ".join(problems))
+
+
+def bilm_tf_reference(check: Check, fixtures: Path, raw: List[List[str]], res: Dict[str, Any], problems: List[str]) -> None:
+    """bilm-tf's own outputs: 10 consecutive batches of 3, LSTM state carried (tests/bilm/test_bilm.py)."""
+    import h5py
+
+    stateful = load_bilm(fixtures / "options.json", fixtures / "lm_weights.hdf5", stateful=True).to(check.device)
+    expected = []
+    for k in range(3):
+        with h5py.File(fixtures / f"lm_embeddings_{k}.hdf5", "r") as fin:
+            expected.append([numpy.concatenate([fin[str(i)][0], fin[str(i)][1]], -1) for i in range(10)])
+    worst = 0.0
+    with matmul_precision(False):
+        for i in range(10):
+            batch = [raw[k][i].split() for k in range(3)]
+            outputs = stateful.embed_sentences(batch, batch_size=3)
+            worst = max(worst, max(float(numpy.abs(outputs[k][2] - expected[k][i]).max()) for k in range(3)))
+    res["bilm_tf_reference_max_abs_diff"] = worst
+    if not worst <= TOLERANCE["bilm_tf_max_abs"]:
+        problems.append(f"bilm-tf reference max|diff| {worst:.2e} > {TOLERANCE['bilm_tf_max_abs']:.0e}")
+
+
+def full_model_cases(check: Check, sentences: List[List[str]], res: Dict[str, Any], problems: List[str]) -> None:
     options = FULL if check.is_cuda else (QUICK_MODEL if check.args.quick else CPU_MODEL)
     start = time.perf_counter()
     big = random_bilm(options, check.work / "full_bilm")
@@ -384,18 +415,11 @@ def step_parity(check: Check, res: Dict[str, Any]) -> None:
                          f"stand-in lstm {options.lstm_dim} proj {options.projection_dim} (CPU)",
                          "parameters": sum(p.numel() for p in big.parameters()),
                          "save_load_seconds": round(time.perf_counter() - start, 1)}
+    # the throughput step reuses this model (writing and reading 380 MB of hdf5 once is enough)
+    check.shared["full_bilm"], check.shared["full_options"] = big, options
     sentences_big = sentences if check.is_cuda or not check.args.quick else sentences[:8]
     res["full_model"].update(precision_cases(check, big, sentences_big, 16, problems, "full"))
     check.shared["full_bilm"] = big.to(check.device)
-    check.shared["full_options"] = options
-    full = res["full_model"]
-    res["headline"] = "fp32 max|diff| " + ", ".join(
-        f"{name} {res[key]['fp32']['max_abs_diff']:.1e}" for name, key in (("fixture", "fixture_model"), ("full", "full_model"))
-        if "fp32" in res[key]) + "; rel err " + ", ".join(
-        f"{m} {full[m]['rel_err']:.1e}" for m in ("bf16", "fp16") if "rel_err" in full.get(m, {})) + (
-        f"; bilm-tf ref {res['bilm_tf_reference_max_abs_diff']:.1e}" if "bilm_tf_reference_max_abs_diff" in res else "")
-    if problems:
-        raise StepFailed("; ".join(problems))
 
 
 # ---- step c: throughput ------------------------------------------------------------------------------
@@ -404,8 +428,8 @@ def step_throughput(check: Check, res: Dict[str, Any]) -> None:
     options = check.shared.get("full_options")
     if bilm is None:
         options = FULL if check.is_cuda else (QUICK_MODEL if check.args.quick else CPU_MODEL)
-        bilm = random_bilm(options, check.work / "full_bilm_c").to(check.device)
-    bilm.eval()
+        bilm = random_bilm(options, check.work / "full_bilm_c")
+    bilm = bilm.to(check.device).eval()
     flops = options.flops_per_token()
     peaks = check.shared.get("peaks", {})
     if check.is_cuda:
@@ -529,21 +553,28 @@ def step_spacy_train(check: Check, res: Dict[str, Any]) -> None:
     test_file = data / "test.spacy" if (data / "test.spacy").is_file() else data / "dev.spacy"
     docs = list(DocBin().from_disk(test_file).get_docs(spacy.blank("en").vocab))[:50]
     texts = [d.text for d in docs]
-    if check.is_cuda:
-        # the trained pipeline on the GPU in this process: the elmo pipe must follow thinc onto cuda
+    problems: List[str] = []
+    gpu_ents: List[Any] = []
+
+    def on_gpu() -> None:
+        """The trained pipeline on the GPU in this process: the elmo pipe must follow thinc onto cuda."""
         from thinc.api import set_gpu_allocator
 
         set_gpu_allocator("pytorch")
         spacy.require_gpu(0)
-        nlp = spacy.load(model)
-        gpu_docs = list(nlp.pipe(texts))
-        res["gpu_elmo_device"] = str(next(nlp.get_pipe("elmo").bilm.parameters()).device)
-        res["gpu_ner_ops"] = type(nlp.get_pipe("ner").model.ops).__name__
-        gpu_ents = [[(e.start, e.end, e.label_) for e in d.ents] for d in gpu_docs]
-        del nlp
-        spacy.require_cpu()
+        try:
+            nlp = spacy.load(model)
+            gpu_docs = list(nlp.pipe(texts))
+            res["gpu_elmo_device"] = str(next(nlp.get_pipe("elmo").bilm.parameters()).device)
+            res["gpu_ner_ops"] = type(nlp.get_pipe("ner").model.ops).__name__
+            gpu_ents.extend([(e.start, e.end, e.label_) for e in d.ents] for d in gpu_docs)
+        finally:
+            spacy.require_cpu()
         if not res["gpu_elmo_device"].startswith("cuda"):
             raise StepFailed(f"the elmo pipe ran on {res['gpu_elmo_device']} under require_gpu")
+
+    if check.is_cuda:
+        guarded(res, "gpu_load", problems, on_gpu)
     check.sh(res, "evaluate_cpu", [
         sys.executable, "-m", "spacy", "evaluate", model, test_file, "--output", check.work / "ner_eval.json"],
         cap=60)
@@ -554,14 +585,16 @@ def step_spacy_train(check: Check, res: Dict[str, Any]) -> None:
     res["cpu_elmo_device"] = str(next(nlp.get_pipe("elmo").bilm.parameters()).device)
     res["cpu_docs"] = len(cpu_docs)
     res["cpu_entities"] = sum(len(d.ents) for d in cpu_docs)
-    if check.is_cuda:
+    if gpu_ents:
         cpu_ents = [[(e.start, e.end, e.label_) for e in d.ents] for d in cpu_docs]
         res["gpu_cpu_same_entities"] = round(sum(a == b for a, b in zip(gpu_ents, cpu_ents)) / max(1, len(cpu_ents)), 3)
     if res["cpu_elmo_device"] != "cpu" or cpu_docs[0]._.elmo_layers is None:
         raise StepFailed(f"CPU load: elmo on {res['cpu_elmo_device']}, layers {cpu_docs[0]._.elmo_layers is not None}")
     res["headline"] = (f"train {res['train']['seconds']}s ({steps} steps, dev ents_f {res['train_scores']['ents_f']}); "
                        f"evaluate CPU ents_f {res['evaluate_cpu']['ents_f']}; load CPU ok"
-                       + (f"; GPU elmo on {res['gpu_elmo_device']}, GPU/CPU same ents {res['gpu_cpu_same_entities']:.0%}" if check.is_cuda else ""))
+                       + (f"; GPU elmo on {res['gpu_elmo_device']}, GPU/CPU same ents {res['gpu_cpu_same_entities']:.0%}" if gpu_ents else ""))
+    if problems:
+        raise StepFailed("; ".join(problems))
 
 
 # ---- step e: pretrain --------------------------------------------------------------------------------
