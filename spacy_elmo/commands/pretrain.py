@@ -19,7 +19,9 @@ def pretrain_cli(
     Config settings can be overridden like in spaCy: --paths.train corpus.txt --training.max_steps 1000."""
     from spacy.cli._util import parse_config_overrides
 
+    from ..bilm.options import OptionsError
     from ..pretrain.checkpoint import CheckpointError
+    from ..pretrain.corpus import CorpusError
     from ..pretrain.config import ConfigError, load_config
     from ..pretrain.train import PretrainError, pretrain
 
@@ -27,6 +29,7 @@ def pretrain_cli(
         overrides = parse_config_overrides(ctx.args)
         config = load_config(config_path, overrides)
         pretrain(config, output, gpu_id=gpu_id, resume=resume, overwrite=overwrite)
-    except (ConfigError, PretrainError, CheckpointError) as err:
+    except (ConfigError, PretrainError, CheckpointError, CorpusError, OptionsError) as err:
+        # Problems with the user's settings, files or corpus: a message, not a traceback.
         msg.fail(str(err))
         raise typer.Exit(code=1)

@@ -2,12 +2,13 @@
 
 A user's config is merged over DEFAULT_CONFIG, so it only needs the settings it changes; the merged
 config is written to DIR/config.cfg so a run documents itself."""
+import difflib
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from confection import Config
 
-from ..bilm.options import BiLMOptions
+from ..bilm.options import BiLMOptions, OptionsError
 
 DEFAULT_CONFIG = """
 [paths]
@@ -96,8 +97,87 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Dic
         section, _, name = key.partition(".")
         if section not in config or (name and "." not in name and name not in config[section]):
             raise ConfigError(f"Unknown config setting '{key}'. Known sections: {', '.join(config.keys())}.")
-    config = Config().from_str(config.to_str(), overrides=overrides)
-    return config.interpolate()
+    config = Config().from_str(config.to_str(), overrides=overrides).interpolate()
+    where = str(path) if path is not None else "the default config"
+    check_config(config, where=where + (" with the command-line overrides" if overrides else ""))
+    return config
+
+
+# Allowed values and lower bounds, checked once when the config is loaded: a wrong value is an error
+# naming the setting before anything is written to --output, not a traceback (or a silent no-op) later.
+CHOICES = {
+    "corpus.format": ("auto", "lines", "text", "jsonl", "spacy"),
+    "softmax.type": ("full", "sampled", "adaptive"),
+    "training.optimizer": ("adagrad", "adam"),
+    "training.precision": ("fp32", "bf16", "fp16"),
+    "model.activation": ("relu", "tanh"),
+}
+AT_LEAST_ONE = {"training.batch_tokens", "corpus.buffer_size", "softmax.n_samples", "vocab.min_count"}
+ANY_NUMBER = {"training.max_seconds"}  # an int default that may be given as a float
+ANY_SIGN = {"training.seed"}
+
+
+def _expected_kind(key: str, default: Any) -> str:
+    if default is None:
+        return "path"
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, int) and key not in ANY_NUMBER:
+        return "int"
+    if isinstance(default, (int, float)):
+        return "number"
+    if isinstance(default, str):
+        return "str"
+    return "list"
+
+
+def _kind_ok(kind: str, value: Any) -> bool:
+    if kind == "path":
+        return value is None or isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+    if kind == "str":
+        return isinstance(value, str)
+    return isinstance(value, list)
+
+
+def check_config(config: Config, where: str = "the config") -> None:
+    """Every setting known, of the default's type, in range; the model settings a valid biLM."""
+    defaults = flat(Config().from_str(DEFAULT_CONFIG))
+    problems = []
+    for key, value in flat(config).items():
+        if key not in defaults:
+            close = difflib.get_close_matches(key, list(defaults), n=1)
+            problems.append(f"unknown setting '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            continue
+        kind = _expected_kind(key, defaults[key])
+        if not _kind_ok(kind, value):
+            wanted = {"path": "a path or null", "bool": "true or false", "int": "an integer", "number": "a number",
+                      "str": "a string", "list": "a list"}[kind]
+            problems.append(f"{key} must be {wanted}, not {value!r}")
+        elif key in CHOICES and str(value).lower() not in CHOICES[key]:
+            problems.append(f"{key} is {value!r}; use one of {', '.join(CHOICES[key])}")
+        elif kind in ("int", "number") and key not in ANY_SIGN and not key.startswith("model."):
+            low = 1 if key in AT_LEAST_ONE else 0
+            if value < low:
+                problems.append(f"{key} is {value}; it must be at least {low}" + ("" if low else " (0 disables it where that is allowed)"))
+    for section in config:
+        if not any(k.startswith(section + ".") for k in defaults):
+            problems.append(f"unknown section [{section}]; known: {', '.join(sorted({k.split('.')[0] for k in defaults}))}")
+    training = config.get("training", {})
+    if not problems and not any(training.get(k) for k in ("max_steps", "max_epochs", "max_seconds")):
+        problems.append("set at least one of training.max_steps, training.max_epochs, training.max_seconds (all are 0)")
+    if not problems:
+        try:
+            bilm_options(config)
+        except (OptionsError, TypeError, ValueError) as err:
+            problems.append(f"[model]: {err}")
+    if problems:
+        raise ConfigError(f"Invalid pretraining settings in {where}: " + "; ".join(problems) + ".")
 
 
 def bilm_options(config: Config) -> BiLMOptions:
@@ -130,4 +210,4 @@ def flat(config: Config) -> Dict[str, Any]:
     return {f"{s}.{k}": v for s, section in config.items() for k, v in section.items()}
 
 
-__all__ = ["DEFAULT_CONFIG", "load_config", "bilm_options", "ConfigError", "RESUMABLE_CHANGES", "flat"]
+__all__ = ["DEFAULT_CONFIG", "load_config", "check_config", "bilm_options", "ConfigError", "RESUMABLE_CHANGES", "flat"]

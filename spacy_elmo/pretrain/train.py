@@ -147,6 +147,14 @@ class Run:
             value = paths.get(key)
             if value and not Path(value).exists():
                 raise PretrainError(f"paths.{key} does not exist: {value}")
+        out = self.output.resolve()
+        for key in ("train", "dev"):
+            value = paths.get(key)
+            if value and Path(value).is_dir() and (out == Path(value).resolve() or Path(value).resolve() in out.parents):
+                raise PretrainError(
+                    f"--output {self.output} is inside the corpus directory paths.{key} = {value}: the run's own files "
+                    "(config.cfg, vocab.txt, logs) would be read as text. Choose an --output outside it."
+                )
 
     def _corpus(self, path: PathLike) -> Corpus:
         c = self.config["corpus"]
@@ -260,10 +268,15 @@ class Run:
             "history": self.history,
             "extra_metrics": json.loads(json.dumps(self.extra_metrics)),
             "config": self.config.to_str(),
+            "vocab_sha256": self.vocab.sha256(),  # vocab.txt must not change under a --resume
             "torch_rng": torch.get_rng_state(),
         }
         ckpt.save_checkpoint(self.output, state)
         self.log_event("checkpoint", step=self.state["step"])
+
+    def _write_config(self) -> None:
+        text = self.config.to_str()
+        ckpt.atomic_write(self.output / "config.cfg", lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
 
     def _restore(self, model: LanguageModel, optimizer, scaler) -> None:
         saved = ckpt.load_checkpoint(self.output, map_location=self.ctx.device)
@@ -275,7 +288,16 @@ class Run:
                 "--resume with a config that differs from the checkpoint's in: " + ", ".join(changed)
                 + f". Only these may change on resume: {', '.join(sorted(RESUMABLE_CHANGES))}."
             )
-        model.load_state_dict(saved["model"])
+        if saved.get("vocab_sha256", self.vocab.sha256()) != self.vocab.sha256():
+            raise PretrainError(
+                f"{self.output / 'vocab.txt'} ({len(self.vocab):,} tokens) is not the vocabulary the checkpoint was "
+                "trained with: it was edited or replaced. Restore it, or start a new run in another --output."
+            )
+        try:
+            model.load_state_dict(saved["model"])
+        except RuntimeError as err:  # an older checkpoint without the vocabulary's hash: sizes tell
+            raise PretrainError(f"{ckpt.checkpoint_path(self.output)} does not fit the model built from the config and "
+                                f"{self.output / 'vocab.txt'} (was vocab.txt edited?): {str(err)[:300]}") from err
         optimizer.load_state_dict(saved["optimizer"])
         for group in optimizer.param_groups:  # the configured learning rate wins (it may be changed on resume)
             group["lr"] = float(self.T["learning_rate"])
@@ -337,7 +359,7 @@ class Run:
             ckpt.remove_stale_temporaries(self.output)
             if not resuming:
                 (self.output / "log.jsonl").unlink(missing_ok=True)
-            (self.output / "config.cfg").write_text(self.config.to_str(), encoding="utf8")
+                self._write_config()  # on --resume, only once the checkpoint has accepted this config
         seed = int(T["seed"])
         self.vocab = self._make_vocab(resuming)
         if ctx.is_main and not resuming:
@@ -359,6 +381,8 @@ class Run:
         scaler = torch.amp.GradScaler(ctx.device.type, enabled=str(T["precision"]).lower() == "fp16")
         if resuming:
             self._restore(model, optimizer, scaler)
+            if ctx.is_main:
+                self._write_config()
         n_params = sum(p.numel() for p in model.parameters())
         self.say(f"Model: biLM {options.lstm_dim}x{options.n_layers} proj {options.projection_dim}, "
                  f"{options.n_filters} char filters, {options.n_highway} highway; {s['type']} softmax over "

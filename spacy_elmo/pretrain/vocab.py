@@ -1,5 +1,6 @@
 """The vocabulary of LM targets in bilm-tf's vocab.txt format: one token per line, <S>, </S>, <UNK> first,
 then tokens by descending frequency (the log-uniform sampler and the adaptive softmax rely on that order)."""
+import hashlib
 import math
 from collections import Counter
 from pathlib import Path
@@ -24,6 +25,10 @@ class Vocab:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+    def sha256(self) -> str:
+        """Identifies the token list (order matters: row i of the softmax is token i)."""
+        return hashlib.sha256("\n".join(self.tokens).encode("utf8")).hexdigest()
 
     def ids(self, sentence: Sequence[str]) -> List[int]:
         get, unk = self.index.get, self.unk
