@@ -32,4 +32,4 @@ def pretrain_cli(
     except (ConfigError, PretrainError, CheckpointError, CorpusError, OptionsError) as err:
         # Problems with the user's settings, files or corpus: a message, not a traceback.
         msg.fail(str(err))
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=getattr(err, "exit_code", 1))  # 130 after SIGINT/SIGTERM, as shells expect

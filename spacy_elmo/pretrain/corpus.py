@@ -11,6 +11,7 @@ are not valid UTF-8 are skipped and counted in CorpusStats.
 """
 import json
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
@@ -189,11 +190,22 @@ def batches_by_tokens(
     batch k is re-running the stream and skipping k batches."""
     rng = random.Random(seed)
     buffer: List[List[str]] = []
+    warned = False
 
     def flush() -> Iterator[List[List[str]]]:
+        nonlocal warned
         if shuffle:
             rng.shuffle(buffer)
         buffer.sort(key=len)
+        if not warned and buffer and len(buffer[-1]) + 2 > batch_tokens:
+            # Such a sentence is a batch of its own, over the budget that was meant to bound memory.
+            warned = True
+            warnings.warn(
+                f"A sentence of {len(buffer[-1]):,} tokens is longer than training.batch_tokens = {batch_tokens:,}: "
+                "it forms a batch of its own, over that budget (and over the memory it was meant to bound). "
+                "Set corpus.max_length to cut long sentences into pieces.",
+                stacklevel=2,
+            )
         batches: List[List[List[str]]] = []
         current: List[List[str]] = []
         for sent in buffer:

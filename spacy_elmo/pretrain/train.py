@@ -9,7 +9,9 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -38,6 +40,11 @@ class PretrainError(RuntimeError):
 
 class NonFiniteLossError(PretrainError):
     pass
+
+
+class PretrainInterrupted(PretrainError):
+    """SIGINT or SIGTERM during training: a checkpoint of the last finished step was saved."""
+    exit_code = 130
 
 
 class LanguageModel(nn.Module):
@@ -106,6 +113,8 @@ class Run:
         self.state: Dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "tokens": 0, "elapsed": 0.0}
         self.history: List[Dict[str, Any]] = []
         self.extra_metrics: Dict[str, Any] = {}
+        self._signalled: Optional[int] = None  # SIGINT/SIGTERM received while training steps run
+        self._in_loop = False
 
     # ---- output -------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -325,10 +334,37 @@ class Run:
     # ---- main ---------------------------------------------------------------------------------------
     def run(self) -> Dict[str, Any]:
         self.ctx = setup(self.gpu_id)
+        restore_handlers = self._catch_stop_signals()
         try:
             return self._run()
         finally:
+            restore_handlers()
             teardown(self.ctx)
+
+    def _catch_stop_signals(self) -> Callable[[], None]:
+        """Ctrl+C or `kill` (SIGTERM, as schedulers send) while steps run: finish the step, save a checkpoint
+        and stop, so the work since the last periodic checkpoint is not lost. A second signal, or one
+        outside the training loop (nothing new to save), stops at once as usual."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None  # signal handlers can only be set from the main thread
+
+        def handler(signum, frame) -> None:
+            if self._in_loop and self._signalled is None:
+                self._signalled = signum
+                self.say(f"{signal.Signals(signum).name}: stopping after this step and saving a checkpoint "
+                         "(send it again to stop at once, losing the steps since the last checkpoint).")
+                return
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
 
     def _refuse_to_replace_exported_files(self) -> None:
         """A fresh run writes vocab.txt at once and options.json + weights.hdf5 at the end. Without a
@@ -418,6 +454,7 @@ class Run:
         elif max_seconds and self.state["elapsed"] >= max_seconds:
             stop_reason = f"max_seconds={max_seconds:g}"
         model.train()
+        self._in_loop = True  # from here a SIGINT/SIGTERM saves a checkpoint before stopping
         while stop_reason is None:
             epoch = self.state["epoch"]
             if max_epochs and epoch >= max_epochs:
@@ -471,6 +508,13 @@ class Run:
                     t_log, tok_log, loss_sum, loss_n = now, 0, 0.0, 0
                 done = bool(max_steps and step >= max_steps) or bool(max_seconds and self.state["elapsed"] >= max_seconds)
                 done = ctx.broadcast_flag(done)  # identical stop decision on every rank
+                if ctx.broadcast_flag(self._signalled is not None):
+                    self.save(model, optimizer, scaler)
+                    name = signal.Signals(self._signalled).name if self._signalled else "a signal on another process"
+                    raise PretrainInterrupted(
+                        f"Stopped by {name} after step {step}; checkpoint saved in {ckpt.checkpoint_path(self.output)}. "
+                        "Run the same command with --resume to continue."
+                    )
                 if eval_every and step % eval_every == 0 and not done:
                     self._record_eval(model)
                 if ckpt_every and step % ckpt_every == 0 and not done:
@@ -488,6 +532,7 @@ class Run:
                 self.say(f"Epoch {epoch} done at step {self.state['step']}")
                 self.state["epoch"] = epoch + 1
                 self.state["batch_in_epoch"] = 0
+        self._in_loop = False
         self.state["elapsed"] = time.time() - t_start
         self._record_eval(model)
         self.save(model, optimizer, scaler)
@@ -552,4 +597,4 @@ def pretrain(config: Config, output_dir: PathLike, gpu_id: int = -1, resume: boo
     return Run(config, output_dir, gpu_id=gpu_id, resume=resume, stdout=stdout, overwrite=overwrite).run()
 
 
-__all__ = ["pretrain", "PretrainError", "NonFiniteLossError", "LanguageModel", "Run"]
+__all__ = ["pretrain", "PretrainError", "NonFiniteLossError", "PretrainInterrupted", "LanguageModel", "Run"]
