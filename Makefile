@@ -43,7 +43,7 @@ gpu-data: setup
 
 # On the GPU machine (no setup: it uses $(GPU_PY) and installs .gpu/wheels into /tmp via bench/gpu_env.sh).
 gpu-check:
-	. bench/gpu_env.sh && $$GPU_PY bench/gpu_check.py $(GPU_CHECK_ARGS)
+	export GPU_PY="$(GPU_PY)" && . bench/gpu_env.sh && $$GPU_PY bench/gpu_check.py $(GPU_CHECK_ARGS)
 
 # The GPU demo (bench/gpu_demo.py): news + BBC text and CoNLL-2003, fetched and prepared here into .gpu/data
 # (~10 MB, carried with .gpu/wheels); on the GPU machine about 6 minutes, results in $OUT (default metrics/gpu_demo).

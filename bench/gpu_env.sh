@@ -20,12 +20,11 @@ elif ! ls .gpu/wheels/*.whl >/dev/null 2>&1; then
 else
     _gpu_start=$(date +%s)
     mkdir -p "$GPU_SITE"
-    if "$GPU_PY" -m pip --version >/dev/null 2>&1; then
-        "$GPU_PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --disable-pip-version-check --target "$GPU_SITE" .gpu/wheels/*.whl \
-            || echo "gpu_env: pip install --target failed (see above)" >&2
-    else
-        # no pip: a wheel is a zip laid out as site-packages (none of these has a .data folder to move)
+    # --target skips pip's externally-managed (PEP 668) check and leaves the image's packages alone
+    if ! "$GPU_PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --disable-pip-version-check --target "$GPU_SITE" .gpu/wheels/*.whl; then
+        # no pip, or pip failed: a wheel is a zip laid out as site-packages (none of these has a .data folder)
+        echo "gpu_env: pip install --target did not work; unzipping the wheels instead" >&2
         "$GPU_PY" -c "import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]" \
             "$GPU_SITE" .gpu/wheels/*.whl
     fi
