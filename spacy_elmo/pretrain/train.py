@@ -25,7 +25,7 @@ from ..bilm.chars import batch_to_char_ids
 from ..bilm.heads import LMHead, make_head
 from . import checkpoint as ckpt
 from .config import RESUMABLE_CHANGES, Config, bilm_options, flat
-from .corpus import Corpus, batches_by_tokens, take
+from .corpus import Corpus, batches_by_tokens, corpus_files, take
 from .distributed import DistContext, setup, teardown
 from .export import EXPORTED_FILES, export_pretrained
 from .training_bilm import TrainingBiLM
@@ -156,6 +156,9 @@ class Run:
             value = paths.get(key)
             if value and not Path(value).exists():
                 raise PretrainError(f"paths.{key} does not exist: {value}")
+        for key in ("train", "dev"):
+            if paths.get(key):
+                corpus_files(paths[key])  # an empty directory is an error now, before --output is touched
         out = self.output.resolve()
         for key in ("train", "dev"):
             value = paths.get(key)

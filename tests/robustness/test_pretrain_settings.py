@@ -64,6 +64,7 @@ def test_an_empty_corpus_directory_is_a_message(corpus, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     text = _fails(capsys, *pretrain_args(corpus, tmp_path / "elmo", *QUICK, "--paths.train", tmp_path / "empty"))
     assert "contains no files" in text
+    assert not (tmp_path / "elmo").exists()
 
 
 def test_output_inside_the_corpus_directory_is_refused(corpus, tmp_path, capsys):
