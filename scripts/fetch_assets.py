@@ -91,6 +91,11 @@ def wanted(name: str, source: Source) -> Optional[str]:
     if not name.startswith(source.prefix) or name.endswith("/"):
         return None
     relative = name[len(source.prefix):]
+    parts = relative.split("/")
+    if relative.startswith("/") or "\\" in relative or ".." in parts:
+        # An archive member is joined onto OUT_DIR/NAME: it must stay below it (the sha256 pins the
+        # archive, but a name is checked rather than trusted).
+        return None
     for member in source.members:
         if relative == member or (member.endswith("/") and relative.startswith(member)):
             return relative
