@@ -53,7 +53,7 @@ GPU_PLAN: Dict[str, Any] = {
     # frequent evaluations on the 500-sentence dev slice: a run stopped by its cap still has a recent model-best
     "ner_eval_frequency": {"10": 50, "100": 100},
     # wall-clock cap of each `spacy train`, start-up included; the same for ELMo and tok2vec at one fraction
-    "ner_seconds": {"10": 22, "100": 35},
+    "ner_seconds": {"10": 22, "100": 40},
     "evaluate_seconds": 120,
     "deadline": 330,  # seconds after start: optional runs (seeds 1-2) that would end later are skipped
 }
@@ -86,13 +86,19 @@ class Log:
         self.file.flush()
 
 
+def _default_sigint() -> None:
+    """In the child before exec: a command started in the background (nohup, `cmd &`, some job runners) inherits
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so the cap's SIGINT would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_logged(cmd: Sequence[str], log: Log, cap: Optional[float], env: Dict[str, str]) -> Tuple[int, float, bool, str]:
     """Run cmd, streaming its output; at `cap` seconds send SIGINT (spaCy's train loop saves model-last in its
     `finally`), SIGKILL 30 s later. Returns (exit status, seconds, whether the cap stopped it, output)."""
     log(f"\n$ {shlex.join(str(c) for c in cmd)}" + (f"   [cap {cap:.0f}s]" if cap else ""))
     start = time.time()
     proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors="replace", start_new_session=True)
+                            text=True, errors="replace", start_new_session=True, preexec_fn=_default_sigint)
     capped = threading.Event()
 
     def stop() -> None:
