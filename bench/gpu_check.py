@@ -303,8 +303,34 @@ def step_device(check: Check, res: Dict[str, Any]) -> None:
         check.sync()
         res["copy_bandwidth_gb_s"] = round(5 * 2 * x.numel() * 4 / (time.perf_counter() - start) / 1e9, 1)
         del x, y
+    if check.is_cuda:
+        res["cupy"] = cupy_probe()
     res["headline"] = (f"{res['name']}; matmul TFLOP/s " + ", ".join(f"{k} {v:.3g}" for k, v in peaks.items())
+                       + ("; CuPy/thinc: " + res["cupy"].get("error", "ok") if "cupy" in res else "")
                        + (f"; copy {res['copy_bandwidth_gb_s']} GB/s" if "copy_bandwidth_gb_s" in res else ""))
+
+
+def cupy_probe() -> Dict[str, Any]:
+    """What `spacy train --gpu-id` will need: CuPy importing the way thinc imports it, a kernel, a cuBLAS GEMM.
+    thinc swallows CuPy's ImportError (has_cupy = False, then "Cannot use GPU, CuPy is not installed"), so the
+    real error is recorded here."""
+    out: Dict[str, Any] = {}
+    try:
+        import cupy
+        import cupy.cublas  # noqa: F401 - thinc.compat imports these three; any failing disables CuPy in thinc
+        import cupyx  # noqa: F401
+
+        out["version"] = cupy.__version__
+        x = cupy.arange(1024, dtype=cupy.float32).reshape(32, 32)
+        out["sum"] = float((x @ x).sum())
+        from thinc.compat import has_cupy, has_cupy_gpu
+
+        out.update(thinc_has_cupy=bool(has_cupy), thinc_has_cupy_gpu=bool(has_cupy_gpu))
+        if not (has_cupy and has_cupy_gpu):
+            out["error"] = "thinc does not see CuPy / a CuPy GPU"
+    except Exception as err:  # noqa: BLE001
+        out["error"] = f"{type(err).__name__}: {err}"
+    return out
 
 
 # ---- step b: parity ----------------------------------------------------------------------------------
