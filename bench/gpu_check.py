@@ -685,6 +685,7 @@ def step_pretrain(check: Check, res: Dict[str, Any]) -> None:
         run("resume", [sys.executable, "-m", "spacy_elmo", *args(output, steps + more, later), "--resume"], output,
             steps + more, 60 if check.is_cuda else 45)
     # torchrun: one process per GPU (this machine has one; DistributedDataParallel wraps only with 2+)
+    res["torchrun_note"] = "1 process: torchrun's env and launch path; the DDP wrap itself needs 2+ processes"
     run("torchrun", [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
                      "-m", "spacy_elmo", *args(check.work / "pretrain_ddp", ddp_steps, later)],
         check.work / "pretrain_ddp", ddp_steps, 60 if check.is_cuda else 45)
