@@ -6,7 +6,7 @@ from spacy.util import registry
 from thinc.api import Dropout, Model, chain, concatenate
 from thinc.types import Floats2d, Floats3d
 
-from . import component  # noqa: F401  (registers the doc._.elmo_layers extension the listener reads)
+from . import extensions  # noqa: F401  (registers the doc._.elmo_layers extension the listener reads)
 from .layers import ElmoLayersReader, ScalarMix
 
 
@@ -17,7 +17,7 @@ def create_scalar_mix(n_layers: Optional[int] = None, layer_norm: bool = False) 
 
 @registry.architectures("spacy-elmo.ElmoListener.v1")
 def create_elmo_listener(
-    width: int,
+    width: Optional[int] = None,
     upstream: str = "*",
     layer_norm: bool = False,
     dropout: float = 0.0,
@@ -25,15 +25,18 @@ def create_elmo_listener(
 ) -> Model[List[Doc], List[Floats2d]]:
     """Token vectors for a downstream component from the stored ELMo layers: a trainable task-specific
     ScalarMix (softmax weights, gamma; optional per-layer norm), dropout, and optionally concatenated with
-    a spaCy tok2vec (e.g. spacy.Tok2Vec.v2). width must equal the biLM's 2 * projection_dim."""
+    a spaCy tok2vec (e.g. spacy.Tok2Vec.v2). width = None (null in a config, the default) takes the biLM's
+    2 * projection_dim from the upstream 'elmo' component when its weights arrive; a width that is set is
+    checked against it at initialize."""
     elmo = chain(ElmoLayersReader(width, upstream), ScalarMix(layer_norm=layer_norm))
     if dropout:
         elmo = chain(elmo, Dropout(dropout))
     if tok2vec is None:
         model = elmo
-        model.set_dim("nO", width)
+        if width is not None:
+            model.set_dim("nO", width)
     else:
         model = concatenate(elmo, tok2vec)
-        if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
+        if width is not None and tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
             model.set_dim("nO", width + tok2vec.get_dim("nO"))
     return model

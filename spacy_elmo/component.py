@@ -2,17 +2,19 @@
 
     nlp.add_pipe("elmo", config={"weights": DIR})      # DIR holds options.json + weights.hdf5
 
+Its `model` is a Thinc layer around the PyTorch biLM (layers/bilm_model.py). The weights arrive the way
+spaCy brings weights to frozen encoders: in a training config from a registered loader in
+`[initialize.components.elmo.weights_loader]` (loading.py), run by `nlp.initialize()` / `spacy train`; in a
+saved pipeline from its own copy (from_disk / from_bytes). `weights` in the factory config is the one-line
+convenience for API users: that directory is read at the pipe's first use (a call, initialize, or its
+width) unless a saved pipeline's own copy arrived first, so `spacy.load` never reads the directory a
+pipeline's weights first came from.
+
 Writes doc._.elmo_layers (n_layers + 1, len(doc), 2P) in float16 or float32, and the component's fixed
-mix (doc._.elmo_mix) from which doc._.elmo / token._.elmo / span._.elmo are computed on access.
-spaCy never initializes frozen components, so the weights are loaded in the constructor, and to_disk
-writes them into the pipeline directory in the same options.json + weights.hdf5 layout.
+mix (doc._.elmo_mix) from which doc._.elmo / token._.elmo / span._.elmo are computed (extensions.py).
 """
-import hashlib
 import os
-import shutil
-import sys
 import tempfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -21,15 +23,30 @@ import srsly
 import torch
 from spacy.language import Language
 from spacy.pipeline import Pipe
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Doc, Span
+from spacy.training import Example
 from spacy.util import minibatch
 from thinc.api import Config, Model
-from thinc.util import get_torch_default_device
 
 from . import span_getters  # noqa: F401  (registers the span getters used by the default config)
-from .bilm import PRECISIONS, BiLM, OptionsError, WeightFileError, load_bilm, save_bilm
+from .bilm import PRECISIONS, BiLM, save_bilm
 from .bilm.atomic import atomic_write
-from .bilm.chars import batch_to_char_ids
+from .cache import ActivationCache
+from .extensions import register_extensions, set_vector_hooks
+from .layers.bilm_model import BiLMModel, get_bilm, set_bilm
+from .layers.listener import NAME as LISTENER_NAME
+from .loading import (
+    BILM_FILES,
+    DTYPES,
+    OPTIONS_FILE,
+    WEIGHTS_FILE,
+    ElmoWeightsError,
+    WeightsLoader,
+    bilm_from_files,
+    bilm_to_files,
+    load_weights_dir,
+    read_saved_cfg,
+)
 
 DEFAULT_CONFIG_STR = """
 [elmo]
@@ -50,220 +67,33 @@ window = 128
 stride = 96
 """
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
-DTYPES = ("float16", "float32")
-OPTIONS_FILE = "options.json"
-WEIGHTS_FILE = "weights.hdf5"
 CFG_FILE = "cfg"
 BYTES_FILES = (OPTIONS_FILE, WEIGHTS_FILE, CFG_FILE)  # the only entries to_bytes writes and from_bytes accepts
-
-
-class ElmoWeightsError(ValueError):
-    def __init__(self, message: str, missing: bool = False) -> None:
-        super().__init__(message)
-        self.missing = missing
-
-
-# ---------------------------------------------------------------- extensions
-def _mix_of(doc: Doc, n_layers: int) -> Tuple[numpy.ndarray, float]:
-    mix = doc._.elmo_mix
-    if not mix:
-        return numpy.full(n_layers, 1.0 / n_layers, dtype="float32"), 1.0
-    return numpy.asarray(mix["weights"], dtype="float32"), float(mix["gamma"])
-
-
-def _mixed(doc: Doc, layers: numpy.ndarray) -> numpy.ndarray:
-    """(L, ..., D) slice of the doc's layers -> (..., D) float32 with the doc's fixed mix."""
-    weights, gamma = _mix_of(doc, layers.shape[0])
-    return (gamma * numpy.tensordot(weights, layers.astype("float32"), axes=1)).astype("float32")
-
-
-def doc_layers(doc: Doc) -> Optional[numpy.ndarray]:
-    """doc._.elmo_layers, checked against the doc: spaCy cannot tell the pipe that a doc was retokenized
-    after it ran, and row i would then no longer be token i."""
-    layers = doc._.elmo_layers
-    if layers is not None and layers.shape[1] != len(doc):
-        raise ValueError(
-            f"doc._.elmo_layers has {layers.shape[1]} token rows but the doc has {len(doc)} tokens: the doc was "
-            "retokenized (tokens merged or split) after the 'elmo' pipe ran. Put the 'elmo' pipe after any "
-            "component that merges or splits tokens, or run it again on the changed doc."
-        )
-    return layers
-
-
-def get_doc_elmo(doc: Doc) -> Optional[numpy.ndarray]:
-    layers = doc_layers(doc)
-    return None if layers is None else _mixed(doc, layers)
-
-
-def get_token_elmo(token: Token) -> Optional[numpy.ndarray]:
-    layers = doc_layers(token.doc)
-    return None if layers is None else _mixed(token.doc, layers[:, token.i])
-
-
-def get_span_elmo(span: Span) -> Optional[numpy.ndarray]:
-    layers = doc_layers(span.doc)
-    if layers is None:
-        return None
-    if len(span) == 0:
-        return numpy.zeros(layers.shape[-1], dtype="float32")
-    # The mix is linear, so the mean of mixed vectors is the mix of the mean.
-    return _mixed(span.doc, layers[:, span.start : span.end].astype("float32").mean(1))
-
-
-def register_extensions() -> None:
-    for cls, name, kwargs in (
-        (Doc, "elmo_layers", {"default": None}),
-        (Doc, "elmo_mix", {"default": None}),
-        (Doc, "elmo", {"getter": get_doc_elmo}),
-        (Token, "elmo", {"getter": get_token_elmo}),
-        (Span, "elmo", {"getter": get_span_elmo}),
-    ):
-        if not cls.has_extension(name):
-            cls.set_extension(name, **kwargs)
-
+NO_WEIGHTS = (
+    "The '{name}' component has no weights. Give it a directory holding " + OPTIONS_FILE + " + " + WEIGHTS_FILE + ":\n"
+    "- in Python: nlp.add_pipe('elmo', config={{'weights': DIR}});\n"
+    "- in a training config: [initialize.components.{name}.weights_loader] with "
+    "@model_loaders = \"spacy-elmo.WeightsLoader.v1\" and path = DIR, read by nlp.initialize() / spacy train "
+    "(leave '{name}' out of [training] frozen_components: spaCy does not initialize frozen components);\n"
+    "- or load a saved pipeline, which carries its own copy."
+)
 
 register_extensions()
 
 
-# Opt-in hooks so .vector / .similarity use ELMo. Module-level functions so docs stay picklable.
-def _cosine(a: numpy.ndarray, b: numpy.ndarray) -> float:
-    norm = float(numpy.linalg.norm(a) * numpy.linalg.norm(b))
-    return float(numpy.dot(a, b) / norm) if norm else 0.0
+def plan_batches(lengths: Sequence[int], token_budget: int) -> List[List[int]]:
+    """Indices of the sequences, grouped into biLM batches: longest first (little padding), and each batch
+    holds at most token_budget // its longest length rows (a sequence longer than the budget runs alone)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: equal lengths keep their order
+    batches: List[List[int]] = []
+    start = 0
+    while start < len(order):
+        size = max(1, token_budget // max(1, lengths[order[start]]))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
 
 
-def _doc_vector(doc: Doc) -> numpy.ndarray:
-    return get_span_elmo(doc[:])
-
-
-def _has_vector(obj) -> bool:
-    return obj.doc._.elmo_layers is not None if not isinstance(obj, Doc) else obj._.elmo_layers is not None
-
-
-def _similarity(obj, other) -> float:
-    return _cosine(obj.vector, other.vector)
-
-
-def set_vector_hooks(doc: Doc) -> None:
-    doc.user_hooks.update({"vector": _doc_vector, "has_vector": _has_vector, "similarity": _similarity})
-    doc.user_span_hooks.update({"vector": get_span_elmo, "has_vector": _has_vector, "similarity": _similarity})
-    doc.user_token_hooks.update({"vector": get_token_elmo, "has_vector": _has_vector, "similarity": _similarity})
-
-
-# ---------------------------------------------------------------- cache
-class ActivationCache:
-    """LRU of per-sequence activations keyed by a digest of the token texts, bounded by total tokens.
-    Valid because the biLM is frozen and stateless: the same tokens always give the same layers."""
-
-    def __init__(self, max_tokens: int) -> None:
-        self.max_tokens = max(0, int(max_tokens))
-        self._items: "OrderedDict[bytes, numpy.ndarray]" = OrderedDict()
-        self.n_tokens = 0
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def key(words: Sequence[str]) -> bytes:
-        digest = hashlib.blake2b(digest_size=16)
-        for word in words:
-            data = word.encode("utf8", "surrogatepass")
-            digest.update(len(data).to_bytes(4, "little"))
-            digest.update(data)
-        return digest.digest()
-
-    def get(self, key: bytes) -> Optional[numpy.ndarray]:
-        if not self.max_tokens:
-            return None
-        value = self._items.get(key)
-        if value is None:
-            self.misses += 1
-            return None
-        self._items.move_to_end(key)
-        self.hits += 1
-        return value
-
-    def put(self, key: bytes, value: numpy.ndarray) -> None:
-        n = value.shape[1]
-        if not self.max_tokens or n > self.max_tokens or key in self._items:
-            return
-        self._items[key] = value
-        self.n_tokens += n
-        while self.n_tokens > self.max_tokens:
-            _, old = self._items.popitem(last=False)
-            self.n_tokens -= old.shape[1]
-
-    def clear(self) -> None:
-        self._items.clear()
-        self.n_tokens = 0
-
-
-# ---------------------------------------------------------------- loading
-def load_weights_dir(weights: Union[str, Path, None]) -> BiLM:
-    if weights is None or str(weights) in ("", "None", "null"):
-        raise ElmoWeightsError(
-            "The 'elmo' component needs its weights: nlp.add_pipe('elmo', config={'weights': DIR}) where DIR "
-            f"holds {OPTIONS_FILE} + {WEIGHTS_FILE} (in a config: [components.elmo] weights = ${{paths.elmo_weights}}).",
-            missing=True,
-        )
-    path = Path(weights)
-    if not path.is_dir():
-        raise ElmoWeightsError(
-            f"ELMo weights directory not found: {path}. It must be a directory holding {OPTIONS_FILE} and {WEIGHTS_FILE}.",
-            missing=True,
-        )
-    absent = [name for name in (OPTIONS_FILE, WEIGHTS_FILE) if not (path / name).is_file()]
-    if absent:
-        raise ElmoWeightsError(f"ELMo weights directory {path} has no {' or '.join(absent)}; it needs {OPTIONS_FILE} and {WEIGHTS_FILE}.")
-    try:
-        return load_bilm(path / OPTIONS_FILE, path / WEIGHTS_FILE)
-    except (OptionsError, WeightFileError) as err:
-        raise ElmoWeightsError(f"Cannot load ELMo weights from {path}: {err}") from err
-
-
-def _construction_context() -> Optional[str]:
-    """How the pipe is being built:
-    "load"   inside spacy.load (spacy.util.load_model_from_path): from_disk follows at once with the
-             pipeline directory's own copy of the weights, so the directory named in config.cfg (the
-             training machine's) is not read at all; it may be gone, moved or broken;
-    "config" inside another Language.from_config (spacy train, nlp.from_config): the weights may still
-             arrive through from_disk / from_bytes, so a missing directory is not yet an error;
-    None     nlp.add_pipe and direct construction: the weights are needed now."""
-    context = None
-    frame = sys._getframe(1)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "load_model_from_path" and code.co_filename.endswith(("spacy/util.py", "spacy\\util.py")):
-            return "load"
-        if code.co_name == "from_config" and code.co_filename.endswith(("spacy/language.py", "spacy\\language.py")):
-            context = "config"
-        frame = frame.f_back  # type: ignore[assignment]
-    return context
-
-
-def _read_saved_cfg(path: Path) -> Dict:
-    """The settings a saved pipe restores (mix and storage dtype), checked like the constructor checks
-    them: the file may have been edited by hand."""
-    try:
-        cfg = srsly.read_json(path)
-    except ValueError as err:
-        raise ElmoWeightsError(f"{path} is not valid JSON ({err}); it holds the saved 'elmo' settings.") from err
-    if not isinstance(cfg, dict):
-        raise ElmoWeightsError(f"{path} must hold a JSON object of the 'elmo' settings, not {type(cfg).__name__}.")
-    saved = {k: cfg[k] for k in ("mix_weights", "mix_gamma", "dtype") if k in cfg}
-    problems = []
-    if "dtype" in saved and saved["dtype"] not in DTYPES:
-        problems.append(f"dtype is {saved['dtype']!r}; it must be one of {', '.join(DTYPES)}")
-    mix = saved.get("mix_weights")
-    if mix is not None and not (isinstance(mix, list) and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in mix)):
-        problems.append(f"mix_weights is {mix!r}; it must be null or a list of numbers, one per layer")
-    gamma = saved.get("mix_gamma", 1.0)
-    if not isinstance(gamma, (int, float)) or isinstance(gamma, bool):
-        problems.append(f"mix_gamma is {gamma!r}; it must be a number")
-    if problems:
-        raise ElmoWeightsError(f"{path}: " + "; ".join(problems) + ". Fix the file or save the pipeline again.")
-    return saved
-
-
-# ---------------------------------------------------------------- the pipe
 class ElmoComponent(Pipe):
     """Frozen ELMo biLM as an annotating pipe. Not trainable; downstream models mix its layers."""
 
@@ -282,8 +112,6 @@ class ElmoComponent(Pipe):
         vector_hooks: bool = False,
         mixed_precision: bool = False,
         precision: str = "float32",
-        defer_missing_weights: bool = False,
-        weights_from_disk: bool = False,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"elmo: dtype must be one of {DTYPES}, got {dtype!r}")
@@ -295,7 +123,7 @@ class ElmoComponent(Pipe):
         self.name = name
         self.get_spans = get_spans
         self.cfg: Dict = {
-            "weights": None if weights is None else str(weights),
+            "weights": None if weights in (None, "", "None", "null") else str(weights),
             "dtype": dtype,
             "mix_weights": None if mix_weights is None else [float(w) for w in mix_weights],
             "mix_gamma": float(mix_gamma),
@@ -306,30 +134,43 @@ class ElmoComponent(Pipe):
             # inference precision of the biLM: "float32" (exact) | "bfloat16" | "int8" (bilm/precision.py)
             "precision": str(precision),
         }
+        self.model: Model = BiLMModel(precision=precision, mixed_precision=mixed_precision)
         self.cache = ActivationCache(cache_size)
         self.listener_map: Dict[str, List[Model]] = {}
-        self.bilm: Optional[BiLM] = None
-        self._load_error: Optional[str] = None
         self._pid = os.getpid()
-        if weights_from_disk:
-            # spacy.load: from_disk brings the pipeline's own copy next; reading `weights` too would make
-            # the pipeline depend on the training machine's directory (and read the weights twice).
-            self._load_error = (
-                f"The '{name}' component waits for its weights from the pipeline directory ({name}/{OPTIONS_FILE} + "
-                f"{WEIGHTS_FILE}), and they were not loaded."
-            )
-            return
+
+    # -- the biLM and where its weights come from
+    @property
+    def bilm(self) -> BiLM:
+        """The torch module inside the Thinc model; reading it is a use (the `weights` setting is read now
+        if nothing brought the weights yet)."""
+        return self._require_bilm()
+
+    def _require_bilm(self) -> BiLM:
+        bilm = get_bilm(self.model)
+        if bilm is not None:
+            return bilm
+        weights = self.cfg["weights"]
+        if weights is None:
+            raise ElmoWeightsError(NO_WEIGHTS.format(name=self.name))
         try:
             self._set_bilm(load_weights_dir(weights))
         except ElmoWeightsError as err:
-            if not (defer_missing_weights and err.missing):
-                raise
-            self._load_error = str(err)  # raised on first use unless from_disk brings the weights
+            raise ElmoWeightsError(f"The '{self.name}' component's `weights` setting: {err}") from err
+        return get_bilm(self.model)  # type: ignore[return-value]
 
-    # -- spaCy plumbing
-    @property
-    def model(self) -> Optional[BiLM]:
-        return self.bilm
+    def _set_bilm(self, bilm: BiLM) -> None:
+        set_bilm(self.model, bilm)
+        self._weights_arrived()
+
+    def _weights_arrived(self) -> None:
+        bilm = get_bilm(self.model)
+        assert bilm is not None
+        mix = self.cfg["mix_weights"]
+        if mix is not None and len(mix) != bilm.n_outputs:
+            raise ValueError(f"elmo: mix_weights has {len(mix)} values but the biLM has {bilm.n_outputs} layers (token layer + {bilm.n_outputs - 1} LSTM layers)")
+        self.cache.clear()
+        self._tell_listeners()
 
     @property
     def width(self) -> int:
@@ -339,6 +180,24 @@ class ElmoComponent(Pipe):
     def n_layers(self) -> int:
         return self._require_bilm().n_outputs
 
+    def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *, nlp: Optional[Language] = None,
+                   weights_loader: Optional[WeightsLoader] = None) -> None:
+        """Load the weights: from `weights_loader` ([initialize.components.elmo.weights_loader] in a config),
+        else from the `weights` setting, else keep those already loaded. Nothing is learned."""
+        if weights_loader is not None:
+            # As spacy-curated-transformers: the loader becomes the model's Thinc init.
+            self.model.init = weights_loader
+            self.model.initialize()
+            self._weights_arrived()
+        else:
+            self._require_bilm()
+
+    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None, losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+        """The biLM is frozen: nothing to learn. Present so that spaCy's tools that update every pipe
+        (nlp.update, spacy debug model) run over it; downstream models learn their own mix."""
+        return {} if losses is None else losses
+
+    # -- listeners: downstream ElmoListener nodes learn the biLM's width and layer count from us
     @property
     def listeners(self) -> List[Model]:
         return [m for models in self.listener_map.values() for m in models]
@@ -362,58 +221,26 @@ class ElmoComponent(Pipe):
         return False
 
     def find_listeners(self, component) -> None:
-        """Tell downstream ElmoListener nodes our width and layer count (checked at their initialize)."""
         model = getattr(component, "model", None)
         if not isinstance(model, Model):
             return
         for node in model.walk():
-            if node.name == "elmo-listener" and node.attrs.get("upstream_name") in ("*", self.name):
+            if node.name == LISTENER_NAME and node.attrs.get("upstream_name") in ("*", self.name):
                 self.add_listener(node, component.name)
         self._tell_listeners()
 
     def _tell_listeners(self) -> None:
-        # Under spacy.load the weights arrive after the listeners were found (from_disk): tell them then.
-        if self.bilm is None:
+        """A listener with width = null takes ours; one with a width set is checked at its initialize,
+        naming both. spaCy links listeners before initialize and after from_disk, and the weights may
+        arrive on either side of that, so both places tell them."""
+        bilm = get_bilm(self.model)
+        if bilm is None:
             return
         for node in self.listeners:
-            node.attrs["upstream_width"] = self.bilm.output_dim
-            node.attrs["upstream_n_layers"] = self.bilm.n_outputs
-
-    def initialize(self, get_examples=None, *, nlp=None) -> None:
-        """Nothing to learn: the weights came with the constructor (spaCy skips this when frozen)."""
-        self._require_bilm()
-
-    def _set_bilm(self, bilm: BiLM) -> None:
-        mix = self.cfg["mix_weights"]
-        if mix is not None and len(mix) != bilm.n_outputs:
-            raise ValueError(f"elmo: mix_weights has {len(mix)} values but the biLM has {bilm.n_outputs} layers (token layer + {bilm.n_outputs - 1} LSTM layers)")
-        bilm.eval()
-        for param in bilm.parameters():
-            param.requires_grad_(False)
-        bilm.set_precision(self.cfg.get("precision", "float32"))
-        self.bilm = bilm
-        self._load_error = None
-        self.cache.clear()
-        self._tell_listeners()
-
-    def _require_bilm(self) -> BiLM:
-        if self.bilm is None:
-            raise ElmoWeightsError(self._load_error or "The 'elmo' component has no weights loaded.")
-        return self.bilm
-
-    def _device(self) -> torch.device:
-        if self._pid != os.getpid():
-            # A forked worker (nlp.pipe(n_process=N)): torch's inherited OpenMP pool can deadlock after
-            # fork, and N workers should not each use every core. One thread per worker, as DataLoader does.
-            self._pid = os.getpid()
-            torch.set_num_threads(1)
-        # Follow thinc's current ops: CupyOps after `spacy train --gpu-id N` / require_gpu -> cuda.
-        bilm = self._require_bilm()
-        device = get_torch_default_device()
-        if next(bilm.parameters()).device != device:
-            bilm.to(device)
-            bilm.set_precision(self.cfg.get("precision", "float32"))  # what the new device supports
-        return device
+            node.attrs["upstream_width"] = bilm.output_dim
+            node.attrs["upstream_n_layers"] = bilm.n_outputs
+            if node.has_dim("nO") is None:  # declared, not set: width = null
+                node.set_dim("nO", bilm.output_dim)
 
     # -- running
     def __call__(self, doc: Doc) -> Doc:
@@ -425,47 +252,42 @@ class ElmoComponent(Pipe):
             self.set_annotations(docs, self.predict(docs))
             yield from docs
 
-    def _run(self, sequences: List[List[str]], device: torch.device) -> numpy.ndarray:
-        bilm = self._require_bilm()
-        ids = torch.as_tensor(batch_to_char_ids(sequences, bilm.options.max_characters_per_token), device=device)
-        autocast = self.cfg["mixed_precision"] and device.type == "cuda"
-        with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.float16, enabled=autocast):
-            activations = bilm(ids)["activations"]
-        return activations.float().cpu().numpy()
+    def _check_process(self) -> None:
+        if self._pid != os.getpid():
+            # A forked worker (nlp.pipe(n_process=N)): torch's inherited OpenMP pool can deadlock after
+            # fork, and N workers should not each use every core. One thread per worker, as DataLoader does.
+            self._pid = os.getpid()
+            torch.set_num_threads(1)
 
     def predict(self, docs: Sequence[Doc]) -> List[numpy.ndarray]:
-        """Per doc (L, len(doc), D) in the storage dtype. Spans from get_spans are cut from the docs,
-        sorted by length and batched so that rows x longest <= token_budget; tokens in several
-        overlapping spans get the average; tokens in no span stay zero."""
+        """Per doc (L, len(doc), D) in the storage dtype. Spans from get_spans are cut from the docs, the
+        same token sequence runs once (and once only across calls with the cache), batched by
+        plan_batches; tokens in several overlapping spans get the average; tokens in no span stay zero."""
         bilm = self._require_bilm()
         L, D, dtype = bilm.n_outputs, bilm.output_dim, self.cfg["dtype"]
         # Per doc, the activations of its spans: (start, end, (L, end - start, D) in the storage dtype).
         pieces: List[List[Tuple[int, int, numpy.ndarray]]] = [[] for _ in docs]
-        # Unique sequences still to run (repeats in a batch run once): key -> (words, [(doc, start, end)])
-        todo: Dict[bytes, Tuple[List[str], List[Tuple[int, int, int]]]] = {}
+        # Unique sequences still to run (repeats in a batch run once): key -> (span, [(doc, start, end)])
+        todo: Dict[bytes, Tuple[Span, List[Tuple[int, int, int]]]] = {}
         for i, spans in enumerate(self.get_spans(list(docs))):
             for span in spans:
                 if len(span) == 0:
                     continue
-                words = [token.text for token in span]
-                key = ActivationCache.key(words)
+                key = ActivationCache.key([token.text for token in span])
                 cached = self.cache.get(key) if key not in todo else None
                 if cached is not None:
                     pieces[i].append((span.start, span.end, cached))
                 else:
-                    todo.setdefault(key, (words, []))[1].append((i, span.start, span.end))
+                    todo.setdefault(key, (span, []))[1].append((i, span.start, span.end))
         if todo:
-            device = self._device()
-            jobs = sorted(todo.items(), key=lambda item: -len(item[1][0]))
-            budget = self.cfg["token_budget"]
-            start = 0
-            while start < len(jobs):
-                longest = len(jobs[start][1][0])  # sorted: the first row is the longest
-                batch = jobs[start : start + max(1, budget // longest)]
-                start += len(batch)
-                activations = self._run([words for _, (words, _) in batch], device)
-                for j, (key, (words, targets)) in enumerate(batch):
-                    layers = activations[:, j, : len(words)].astype(dtype)
+            self._check_process()
+            jobs = list(todo.items())
+            ops = self.model.ops
+            for batch in plan_batches([len(span) for _, (span, _) in jobs], self.cfg["token_budget"]):
+                outputs = self.model.predict([jobs[j][1][0] for j in batch])
+                for j, output in zip(batch, outputs):
+                    key, (_, targets) = jobs[j]
+                    layers = ops.to_numpy(output.astype(dtype))
                     layers.flags.writeable = False  # shared with the cache and with repeats: frozen features
                     self.cache.put(key, layers)
                     for i, s, e in targets:
@@ -497,7 +319,7 @@ class ElmoComponent(Pipe):
             if self.cfg["vector_hooks"]:
                 set_vector_hooks(doc)
 
-    # -- serialisation: the weights travel inside the pipeline directory
+    # -- serialisation: the weights travel inside the pipeline directory, in bilm-tf's layout
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -506,16 +328,16 @@ class ElmoComponent(Pipe):
         atomic_write(path / CFG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "ElmoComponent":
+        """The pipeline's own copy: the `weights` setting (the training machine's directory) is not read."""
         path = Path(path)
         if (path / CFG_FILE).exists():
-            self.cfg.update(_read_saved_cfg(path / CFG_FILE))
+            self.cfg.update(read_saved_cfg(path / CFG_FILE))
         self._set_bilm(load_weights_dir(path))
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        with tempfile.TemporaryDirectory() as tmp:
-            self.to_disk(tmp)
-            files = {name: (Path(tmp) / name).read_bytes() for name in BYTES_FILES}
+        files = bilm_to_files(self._require_bilm())
+        files[CFG_FILE] = srsly.json_dumps(self.cfg, indent=2).encode("utf8")
         return srsly.msgpack_dumps(files)
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "ElmoComponent":
@@ -534,7 +356,7 @@ class ElmoComponent(Pipe):
                 f"elmo.from_bytes: unexpected entries {', '.join(unexpected)}; a serialised 'elmo' component holds "
                 f"only {', '.join(BYTES_FILES)}. Use bytes written by ElmoComponent.to_bytes."
             )
-        absent = [name for name in (OPTIONS_FILE, WEIGHTS_FILE) if name not in files]
+        absent = [name for name in BILM_FILES if name not in files]
         wrong_type = [name for name in BYTES_FILES if name in files and not isinstance(files[name], bytes)]
         if absent or wrong_type:
             raise ValueError(
@@ -542,11 +364,11 @@ class ElmoComponent(Pipe):
                 + "; ".join(([f"missing {', '.join(absent)}"] if absent else []) + ([f"{', '.join(wrong_type)} not bytes"] if wrong_type else []))
                 + ". Use bytes written by ElmoComponent.to_bytes."
             )
-        with tempfile.TemporaryDirectory() as tmp:
-            for name in BYTES_FILES:  # our names, not the blob's
-                if name in files:
-                    (Path(tmp) / name).write_bytes(files[name])
-            self.from_disk(tmp)
+        if CFG_FILE in files:
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / CFG_FILE).write_bytes(files[CFG_FILE])
+                self.cfg.update(read_saved_cfg(Path(tmp) / CFG_FILE))
+        self._set_bilm(bilm_from_files(files))
         return self
 
 
@@ -569,7 +391,6 @@ def make_elmo(
     mixed_precision: bool,
     precision: str,
 ) -> ElmoComponent:
-    context = _construction_context()
     return ElmoComponent(
         nlp.vocab,
         name,
@@ -583,6 +404,4 @@ def make_elmo(
         vector_hooks=vector_hooks,
         mixed_precision=mixed_precision,
         precision=precision,
-        defer_missing_weights=context is not None,
-        weights_from_disk=context == "load",
     )

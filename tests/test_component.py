@@ -46,24 +46,33 @@ def test_float16_storage_and_custom_mix(tiny_weights_dir):
 
 
 def test_mix_weights_must_match_layers(tiny_weights_dir):
+    nlp = make_nlp(tiny_weights_dir, mix_weights=[0.5, 0.5])
     with pytest.raises(ValueError, match="3 layers"):
-        make_nlp(tiny_weights_dir, mix_weights=[0.5, 0.5])
+        nlp("the weights are read at first use")
 
 
-def test_missing_or_wrong_weights_fail_at_add_pipe(tmp_path, tiny_weights_dir):
+def _first_use_error(config):
+    """add_pipe only records the directory (spacy.load must not read it); the first use reads it."""
     nlp = spacy.blank("en")
-    with pytest.raises(ValueError, match="not found.*options.json"):
-        nlp.add_pipe("elmo", config={"weights": str(tmp_path / "nowhere")})
-    with pytest.raises(ValueError, match="needs its weights"):
-        nlp.add_pipe("elmo")
+    nlp.add_pipe("elmo", config=config)
+    with pytest.raises(ValueError) as call_error:
+        nlp("first use")
+    with pytest.raises(ValueError) as init_error:
+        nlp.initialize()
+    assert str(call_error.value) == str(init_error.value)
+    return str(call_error.value)
+
+
+def test_missing_or_wrong_weights_fail_at_first_use_naming_the_fix(tmp_path, tiny_weights_dir):
+    message = _first_use_error({"weights": str(tmp_path / "nowhere")})
+    assert "not found" in message and "options.json" in message and "`weights` setting" in message
+    message = _first_use_error({})
+    assert "has no weights" in message and "spacy-elmo.WeightsLoader.v1" in message and "frozen_components" in message
     (tmp_path / "half").mkdir()
     shutil.copy(tiny_weights_dir / "options.json", tmp_path / "half")
-    with pytest.raises(ValueError, match="no weights.hdf5"):
-        nlp.add_pipe("elmo", config={"weights": str(tmp_path / "half")})
+    assert "no weights.hdf5" in _first_use_error({"weights": str(tmp_path / "half")})
     (tmp_path / "half" / "weights.hdf5").write_bytes(b"not hdf5")
-    with pytest.raises(ValueError, match="Cannot load ELMo weights"):
-        nlp.add_pipe("elmo", config={"weights": str(tmp_path / "half")})
-    assert "elmo" not in nlp.pipe_names
+    assert "Cannot load ELMo weights" in _first_use_error({"weights": str(tmp_path / "half")})
 
 
 def test_vector_hooks_are_opt_in(tiny_weights_dir):
@@ -175,7 +184,7 @@ def test_long_doc_uses_sentences_when_set(tiny_weights_dir):
 
 
 def test_long_doc_without_sentences_uses_overlapping_windows(tiny_weights_dir):
-    getter = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 6}
+    getter = {"@span_getters": "spacy-elmo.strided_spans.v1", "window": 8, "stride": 6}
     nlp = make_nlp(tiny_weights_dir, dtype="float32", get_spans=getter)
     words = [f"t{i}" for i in range(14)]
     doc = nlp(Doc(nlp.vocab, words=words))
@@ -223,14 +232,14 @@ def test_precision_setting_runs_close_to_float32_and_survives_save_load(tmp_path
     text = "Precision is a setting of the pipe ."
     exact = make_nlp(tiny_weights_dir, dtype="float32")(text)._.elmo_layers
     nlp = make_nlp(tiny_weights_dir, dtype="float32", precision=precision)
-    assert nlp.get_pipe("elmo").model.precision == precision
+    assert nlp.get_pipe("elmo").bilm.precision == precision  # the torch module inside the Thinc model
     got = nlp(text)._.elmo_layers
     assert not numpy.array_equal(exact, got)
     # a random biLM amplifies rounding (activations up to ~3), so compare directions token by token
     assert all(_mean_cosine(e, g) > 0.98 for e, g in zip(exact, got))
     nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline")
-    assert loaded.get_pipe("elmo").model.precision == precision
+    assert loaded.get_pipe("elmo").bilm.precision == precision
     numpy.testing.assert_array_equal(loaded(text)._.elmo_layers, got)
 
 

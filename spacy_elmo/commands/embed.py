@@ -97,7 +97,7 @@ def embed_file(
     and renamed over output_file only when complete: an interrupted, killed or failed run leaves any
     earlier output_file as it was, and never a partial file under its name."""
     from ..bilm.atomic import atomic_write
-    from ..component import OPTIONS_FILE, WEIGHTS_FILE, load_weights_dir
+    from ..loading import OPTIONS_FILE, WEIGHTS_FILE, load_weights_dir
 
     if mode not in MODES:
         raise EmbedError(f"mode must be one of {MODES}, got {mode!r}")
@@ -159,7 +159,7 @@ def embed_cli(
     chosen = [m for m, flag in zip(MODES, (all_layers, top, average)) if flag]
     if len(chosen) > 1:
         raise typer.BadParameter("choose at most one of --all, --top, --average")
-    from ..component import ElmoWeightsError
+    from ..loading import ElmoWeightsError
 
     if not Path(input_file).is_file():
         raise typer.BadParameter(f"input file not found: {input_file}")

@@ -2,8 +2,9 @@
 
 The elmo pipe is frozen and annotating, so the features are on the doc when a downstream model runs;
 reading the extension is all the "listening" needed (no gradient goes back to the biLM).
-The elmo component still finds these nodes (find_listeners, through spaCy's _link_components) to tell
-them its width and layer count, so a width mismatch fails at initialize rather than mid-training.
+The elmo component still finds these nodes by NAME (find_listeners, through spaCy's _link_components) to
+tell them its width and layer count: a listener with width = None (null in a config) takes the biLM's
+2 x projection_dim from it, and one with a width set that disagrees fails at initialize, naming both.
 """
 from typing import Callable, List, Optional, Tuple
 
@@ -15,7 +16,7 @@ from thinc.types import Floats3d
 NAME = "elmo-listener"
 
 
-def ElmoLayersReader(width: int, upstream: str = "*") -> Model[List[Doc], List[Floats3d]]:
+def ElmoLayersReader(width: Optional[int] = None, upstream: str = "*") -> Model[List[Doc], List[Floats3d]]:
     return Model(
         NAME,
         forward,
@@ -26,11 +27,15 @@ def ElmoLayersReader(width: int, upstream: str = "*") -> Model[List[Doc], List[F
 
 
 def _check_width(model: Model, found: int, where: str) -> None:
-    width = model.get_dim("nO")
-    if found != width:
+    """Take `found` as the width when none is set (width = null), else insist on equality."""
+    width = model.maybe_get_dim("nO")
+    if width is None:
+        model.set_dim("nO", found)
+    elif found != width:
         raise ValueError(
             f"ElmoListener width mismatch: the listener is configured with width = {width}, but the biLM "
-            f"{where} produces width {found} (2 x projection_dim). Set the listener's width to {found}."
+            f"{where} produces width {found} (2 x projection_dim). Set the listener's width to {found}, or to "
+            "null to take it from the 'elmo' component."
         )
 
 
@@ -42,11 +47,16 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
         layers = doc._.elmo_layers
         if layers is not None:
             _check_width(model, int(layers.shape[-1]), "that annotated the docs")
+    if model.maybe_get_dim("nO") is None:
+        raise ValueError(
+            "ElmoListener: width is null and nothing told it the biLM's width: put an 'elmo' component before "
+            "this one in the pipeline (its upstream setting names it, or \"*\"), initialize with docs the 'elmo' "
+            "pipe annotated, or set width to 2 x projection_dim."
+        )
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3d], Callable]:
     ops = model.ops
-    width = model.get_dim("nO")
     outputs = []
     for doc in docs:
         layers = doc._.elmo_layers
@@ -59,9 +69,9 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3
             # Prediction before annotation happens only when spaCy initializes downstream models
             # (their shape inference runs on unannotated docs): zeros of the right shape.
             n_layers = model.attrs.get("upstream_n_layers") or 3
-            outputs.append(ops.alloc3f(int(n_layers), len(doc), width))
+            outputs.append(ops.alloc3f(int(n_layers), len(doc), model.get_dim("nO")))
             continue
-        if layers.shape[-1] != width:
+        if layers.shape[-1] != model.maybe_get_dim("nO"):
             _check_width(model, int(layers.shape[-1]), "that annotated the docs")
         if layers.shape[1] != len(doc):  # retokenized after the elmo pipe ran: row i is no longer token i
             raise ValueError(

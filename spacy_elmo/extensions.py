@@ -1,0 +1,93 @@
+"""The Doc/Token/Span extensions the `elmo` pipe writes and reads, and the opt-in vector hooks.
+
+doc._.elmo_layers holds (n_layers + 1, len(doc), 2P) in the pipe's storage dtype; doc._.elmo_mix the pipe's
+fixed mix; doc._.elmo / token._.elmo / span._.elmo are computed from them on access (float32).
+"""
+from typing import Optional, Tuple
+
+import numpy
+from spacy.tokens import Doc, Span, Token
+
+def _mix_of(doc: Doc, n_layers: int) -> Tuple[numpy.ndarray, float]:
+    mix = doc._.elmo_mix
+    if not mix:
+        return numpy.full(n_layers, 1.0 / n_layers, dtype="float32"), 1.0
+    return numpy.asarray(mix["weights"], dtype="float32"), float(mix["gamma"])
+
+
+def _mixed(doc: Doc, layers: numpy.ndarray) -> numpy.ndarray:
+    """(L, ..., D) slice of the doc's layers -> (..., D) float32 with the doc's fixed mix."""
+    weights, gamma = _mix_of(doc, layers.shape[0])
+    return (gamma * numpy.tensordot(weights, layers.astype("float32"), axes=1)).astype("float32")
+
+
+def doc_layers(doc: Doc) -> Optional[numpy.ndarray]:
+    """doc._.elmo_layers, checked against the doc: spaCy cannot tell the pipe that a doc was retokenized
+    after it ran, and row i would then no longer be token i."""
+    layers = doc._.elmo_layers
+    if layers is not None and layers.shape[1] != len(doc):
+        raise ValueError(
+            f"doc._.elmo_layers has {layers.shape[1]} token rows but the doc has {len(doc)} tokens: the doc was "
+            "retokenized (tokens merged or split) after the 'elmo' pipe ran. Put the 'elmo' pipe after any "
+            "component that merges or splits tokens, or run it again on the changed doc."
+        )
+    return layers
+
+
+def get_doc_elmo(doc: Doc) -> Optional[numpy.ndarray]:
+    layers = doc_layers(doc)
+    return None if layers is None else _mixed(doc, layers)
+
+
+def get_token_elmo(token: Token) -> Optional[numpy.ndarray]:
+    layers = doc_layers(token.doc)
+    return None if layers is None else _mixed(token.doc, layers[:, token.i])
+
+
+def get_span_elmo(span: Span) -> Optional[numpy.ndarray]:
+    layers = doc_layers(span.doc)
+    if layers is None:
+        return None
+    if len(span) == 0:
+        return numpy.zeros(layers.shape[-1], dtype="float32")
+    # The mix is linear, so the mean of mixed vectors is the mix of the mean.
+    return _mixed(span.doc, layers[:, span.start : span.end].astype("float32").mean(1))
+
+
+def register_extensions() -> None:
+    for cls, name, kwargs in (
+        (Doc, "elmo_layers", {"default": None}),
+        (Doc, "elmo_mix", {"default": None}),
+        (Doc, "elmo", {"getter": get_doc_elmo}),
+        (Token, "elmo", {"getter": get_token_elmo}),
+        (Span, "elmo", {"getter": get_span_elmo}),
+    ):
+        if not cls.has_extension(name):
+            cls.set_extension(name, **kwargs)
+
+
+register_extensions()
+
+
+# Opt-in hooks so .vector / .similarity use ELMo. Module-level functions so docs stay picklable.
+def _cosine(a: numpy.ndarray, b: numpy.ndarray) -> float:
+    norm = float(numpy.linalg.norm(a) * numpy.linalg.norm(b))
+    return float(numpy.dot(a, b) / norm) if norm else 0.0
+
+
+def _doc_vector(doc: Doc) -> numpy.ndarray:
+    return get_span_elmo(doc[:])
+
+
+def _has_vector(obj) -> bool:
+    return obj.doc._.elmo_layers is not None if not isinstance(obj, Doc) else obj._.elmo_layers is not None
+
+
+def _similarity(obj, other) -> float:
+    return _cosine(obj.vector, other.vector)
+
+
+def set_vector_hooks(doc: Doc) -> None:
+    doc.user_hooks.update({"vector": _doc_vector, "has_vector": _has_vector, "similarity": _similarity})
+    doc.user_span_hooks.update({"vector": get_span_elmo, "has_vector": _has_vector, "similarity": _similarity})
+    doc.user_token_hooks.update({"vector": get_token_elmo, "has_vector": _has_vector, "similarity": _similarity})

@@ -1,0 +1,126 @@
+"""Where the `elmo` pipe's weights come from, and the files they travel in.
+
+The weights arrive the way spaCy brings weights to frozen encoders (spacy-curated-transformers does the same):
+a loader registered in spaCy's `model_loaders` registry, named in the training config's
+`[initialize.components.elmo.weights_loader]` and run by `nlp.initialize()` / `spacy train`. A saved pipeline
+brings its own copy through from_disk / from_bytes. All of them read a directory (or bytes) in bilm-tf's
+interchange layout: options.json + weights.hdf5.
+"""
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Optional, Union
+
+import catalogue
+import srsly
+from spacy.util import registry
+from thinc.api import ConfigValidationError, Model
+
+from .bilm import BiLM, OptionsError, WeightFileError, load_bilm, save_bilm
+
+OPTIONS_FILE = "options.json"
+WEIGHTS_FILE = "weights.hdf5"
+BILM_FILES = (OPTIONS_FILE, WEIGHTS_FILE)
+DTYPES = ("float16", "float32")
+
+# (model, X, Y) -> model, as spacy-curated-transformers' loaders: usable as the model's Thinc init.
+WeightsLoader = Callable[..., Model]
+
+if not hasattr(registry, "model_loaders"):
+    # The namespace spacy-curated-transformers uses; catalogue keeps one table per namespace, so both
+    # packages' loaders live side by side whichever creates the attribute first.
+    registry.model_loaders = catalogue.create("spacy", "model_loaders", entry_points=True)  # type: ignore[attr-defined]
+
+
+class ElmoWeightsError(ValueError):
+    """The weights cannot be found or read; the message names the place and the fix."""
+
+
+def weights_dir_problem(path: Union[str, Path, None]) -> Optional[str]:
+    """Why `path` is not a usable weights directory (None when it looks usable). Only file names are
+    checked here: cheap enough for config validation, the content is checked when it is read."""
+    if path is None or str(path) in ("", "None", "null"):
+        return f"no weights directory is set; it must be a directory holding {OPTIONS_FILE} and {WEIGHTS_FILE}"
+    path = Path(path)
+    if not path.is_dir():
+        return f"ELMo weights directory not found: {path}. It must be a directory holding {OPTIONS_FILE} and {WEIGHTS_FILE}"
+    absent = [name for name in BILM_FILES if not (path / name).is_file()]
+    if absent:
+        return f"ELMo weights directory {path} has no {' or '.join(absent)}; it needs {OPTIONS_FILE} and {WEIGHTS_FILE}"
+    return None
+
+
+def load_weights_dir(weights: Union[str, Path, None]) -> BiLM:
+    """The biLM in `weights` (options.json + weights.hdf5), every file checked before use."""
+    problem = weights_dir_problem(weights)
+    if problem is not None:
+        raise ElmoWeightsError(problem + ".")
+    path = Path(weights)  # type: ignore[arg-type]
+    try:
+        return load_bilm(path / OPTIONS_FILE, path / WEIGHTS_FILE)
+    except (OptionsError, WeightFileError) as err:
+        raise ElmoWeightsError(f"Cannot load ELMo weights from {path}: {err}") from err
+
+
+def bilm_to_files(bilm: BiLM) -> Dict[str, bytes]:
+    """options.json and weights.hdf5 of `bilm` as bytes (the layout save_bilm writes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        save_bilm(bilm, tmp)
+        return {name: (Path(tmp) / name).read_bytes() for name in BILM_FILES}
+
+
+def bilm_from_files(files: Dict[str, bytes]) -> BiLM:
+    """The inverse of bilm_to_files. The files are written under our own names only, so no key of a
+    crafted mapping can become a path; the caller checks which keys are allowed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in BILM_FILES:
+            if name in files:
+                (Path(tmp) / name).write_bytes(files[name])
+        return load_weights_dir(tmp)
+
+
+def read_saved_cfg(path: Path) -> Dict:
+    """The settings a saved pipe restores (mix and storage dtype), checked like the constructor checks
+    them: the file may have been edited by hand."""
+    try:
+        cfg = srsly.read_json(path)
+    except ValueError as err:
+        raise ElmoWeightsError(f"{path} is not valid JSON ({err}); it holds the saved 'elmo' settings.") from err
+    if not isinstance(cfg, dict):
+        raise ElmoWeightsError(f"{path} must hold a JSON object of the 'elmo' settings, not {type(cfg).__name__}.")
+    saved = {k: cfg[k] for k in ("mix_weights", "mix_gamma", "dtype") if k in cfg}
+    problems = []
+    if "dtype" in saved and saved["dtype"] not in DTYPES:
+        problems.append(f"dtype is {saved['dtype']!r}; it must be one of {', '.join(DTYPES)}")
+    mix = saved.get("mix_weights")
+    if mix is not None and not (isinstance(mix, list) and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in mix)):
+        problems.append(f"mix_weights is {mix!r}; it must be null or a list of numbers, one per layer")
+    gamma = saved.get("mix_gamma", 1.0)
+    if not isinstance(gamma, (int, float)) or isinstance(gamma, bool):
+        problems.append(f"mix_gamma is {gamma!r}; it must be a number")
+    if problems:
+        raise ElmoWeightsError(f"{path}: " + "; ".join(problems) + ". Fix the file or save the pipeline again.")
+    return saved
+
+
+@registry.model_loaders("spacy-elmo.WeightsLoader.v1")  # type: ignore[attr-defined]
+def create_weights_loader(path: Optional[Path]) -> WeightsLoader:
+    """[initialize.components.elmo.weights_loader]: the biLM in `path` (options.json + weights.hdf5).
+    The directory is checked when the config is resolved, so `spacy debug config` and the start of
+    `spacy train` name a missing one; the weights are read once, when the pipe is initialized."""
+    problem = weights_dir_problem(path)
+    if problem is not None:
+        raise ConfigValidationError(
+            title="ELMo weights not found",
+            errors=[{"loc": ["initialize", "components", "elmo", "weights_loader", "path"], "msg": problem}],
+            desc="Point it at a directory with the biLM's options.json + weights.hdf5, e.g. --paths.elmo_weights DIR "
+                 "(written by `spacy elmo pretrain` or downloaded from AllenNLP).",
+        )
+    directory = Path(path)  # type: ignore[arg-type]
+
+    def load(model: Model, X=None, Y=None) -> Model:
+        from .layers.bilm_model import set_bilm  # here: layers import this module
+
+        set_bilm(model, load_weights_dir(directory))
+        return model
+
+    return load
