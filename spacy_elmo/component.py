@@ -35,6 +35,7 @@ from .cache import ActivationCache
 from .extensions import register_extensions, set_vector_hooks
 from .layers.bilm_model import BiLMModel, get_bilm, set_bilm
 from .layers.listener import NAME as LISTENER_NAME
+from .layers.listener import link_upstream, unlink_upstream
 from .loading import (
     BILM_FILES,
     DTYPES,
@@ -210,11 +211,13 @@ class ElmoComponent(Pipe):
         self.listener_map.setdefault(component_name, [])
         if listener not in self.listener_map[component_name]:
             self.listener_map[component_name].append(listener)
+        link_upstream(listener, self)
 
     def remove_listener(self, listener: Model, component_name: str) -> bool:
         models = self.listener_map.get(component_name, [])
         if listener in models:
             models.remove(listener)
+            unlink_upstream(listener)
             if not models:
                 del self.listener_map[component_name]
             return True
@@ -246,6 +249,10 @@ class ElmoComponent(Pipe):
     def __call__(self, doc: Doc) -> Doc:
         self.set_annotations([doc], self.predict([doc]))
         return doc
+
+    def annotate(self, docs: List[Doc]) -> None:
+        """Run on docs a listener received unannotated (see layers/listener.py)."""
+        self.set_annotations(docs, self.predict(docs))
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
         for docs in minibatch(stream, size=batch_size):

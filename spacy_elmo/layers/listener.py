@@ -6,7 +6,8 @@ The elmo component still finds these nodes by NAME (find_listeners, through spaC
 tell them its width and layer count: a listener with width = None (null in a config) takes the biLM's
 2 x projection_dim from it, and one with a width set that disagrees fails at initialize, naming both.
 """
-from typing import Callable, List, Optional, Tuple
+import weakref
+from typing import Callable, List, Optional, Protocol, Tuple
 
 import numpy
 from spacy.tokens import Doc
@@ -14,6 +15,25 @@ from thinc.api import Model
 from thinc.types import Floats3d
 
 NAME = "elmo-listener"
+
+
+class Annotator(Protocol):
+    def annotate(self, docs: List[Doc]) -> None: ...
+
+
+# The upstream pipe of each linked listener node, by node id. Not in node.attrs: attrs are serialised with
+# the model, a pipe is not; weak, so a discarded pipeline is not kept alive by its listeners.
+_UPSTREAM: "weakref.WeakValueDictionary[int, Annotator]" = weakref.WeakValueDictionary()
+
+
+def link_upstream(model: Model, pipe: Annotator) -> None:
+    """Called by the elmo pipe when it finds this listener: docs it has not annotated yet (spacy debug model,
+    nlp.update without annotating_components, a downstream pipe called alone) are sent to it."""
+    _UPSTREAM[model.id] = pipe
+
+
+def unlink_upstream(model: Model) -> None:
+    _UPSTREAM.pop(model.id, None)
 
 
 def ElmoLayersReader(width: Optional[int] = None, upstream: str = "*") -> Model[List[Doc], List[Floats3d]]:
@@ -58,16 +78,20 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3d], Callable]:
     ops = model.ops
     outputs = []
+    missing = [doc for doc in docs if doc._.elmo_layers is None]
+    upstream = _UPSTREAM.get(model.id)
+    if missing and upstream is not None:
+        upstream.annotate(missing)  # the frozen biLM's features, as if the pipe had run (cached likewise)
     for doc in docs:
         layers = doc._.elmo_layers
         if layers is None:
             if is_train:
                 raise ValueError(
-                    "doc._.elmo_layers is not set: put the 'elmo' component before this one and list it in "
-                    "[training] annotating_components so it annotates the training docs."
+                    "doc._.elmo_layers is not set and no 'elmo' component is linked to this listener: put the "
+                    "'elmo' component before this one in the pipeline (its upstream setting names it, or \"*\")."
                 )
-            # Prediction before annotation happens only when spaCy initializes downstream models
-            # (their shape inference runs on unannotated docs): zeros of the right shape.
+            # Without an upstream pipe (a listener initialized on its own, before any doc was annotated),
+            # shape inference runs on unannotated docs: zeros of the right shape.
             n_layers = model.attrs.get("upstream_n_layers") or 3
             outputs.append(ops.alloc3f(int(n_layers), len(doc), model.get_dim("nO")))
             continue

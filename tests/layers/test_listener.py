@@ -63,12 +63,42 @@ def test_listener_trains_and_predicts(tiny_weights_dir):
     assert set(doc.cats) == {"POS", "NEG"}
 
 
-def test_training_without_annotation_is_an_error(tiny_weights_dir):
+def test_unannotated_docs_are_sent_to_the_linked_elmo_pipe(tiny_weights_dir):
+    """Without annotating_components (or in spacy debug model) the listener asks its upstream pipe."""
     nlp = _nlp(tiny_weights_dir, width=16)
     examples = _examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
-    with pytest.raises(ValueError, match="annotating_components"):
-        nlp.update(examples, sgd=optimizer, exclude=["elmo"])
+    mix = next(node for node in nlp.get_pipe("textcat").model.walk() if node.name == "scalar_mix")
+    before = mix.get_param("s").copy()
+    for _ in range(3):  # the output layer starts at zero: the mix gets a gradient from step 2 on
+        losses = nlp.update(examples, sgd=optimizer, exclude=["elmo"])  # no annotates=["elmo"]
+    assert losses["textcat"] > 0 and not numpy.array_equal(before, mix.get_param("s"))
+    doc = nlp.get_pipe("textcat")(nlp.make_doc("the textcat pipe alone"))
+    assert doc._.elmo_layers is not None and set(doc.cats) == {"POS", "NEG"}
+
+
+def test_a_listener_without_upstream_refuses_unannotated_training_docs(tiny_weights_dir):
+    listener = create_elmo_listener(width=16)
+    with pytest.raises(ValueError, match="no 'elmo' component is linked"):
+        listener.begin_update([spacy.blank("en")("no features here")])
+
+
+TEXTCAT_NULL_WIDTH = TEXTCAT.replace("width = {width}", "width = null")
+
+
+def test_width_null_takes_the_width_of_the_elmo_pipe_and_trains(tiny_weights_dir, tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(tiny_weights_dir)})
+    nlp.add_pipe("textcat", config=Config().from_str(TEXTCAT_NULL_WIDTH))
+    examples = _examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    reader = next(node for node in nlp.get_pipe("textcat").model.walk() if node.name == "elmo-listener")
+    assert reader.get_dim("nO") == 16
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer, annotates=["elmo"], exclude=["elmo"])
+    before = nlp("good plot").cats
+    nlp.to_disk(tmp_path / "pipeline")
+    assert spacy.load(tmp_path / "pipeline")("good plot").cats == before
 
 
 def test_concatenation_with_tok2vec(tiny_weights_dir):
