@@ -1,6 +1,7 @@
 """`spacy train` / `spacy evaluate` with the shipped configs on tiny data and a tiny random biLM."""
 import json
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,11 +33,12 @@ def _corpora(tmp_path: Path):
     return tmp_path / "ner.spacy", tmp_path / "cats.spacy"
 
 
-def _train(config: str, data: Path, weights: Path, out: Path, width_key: str, extra=()):
+def _train(config: str, data: Path, weights: Path, out: Path, extra=()):
+    """The shipped config as the project runs it: weights through [initialize], listener width left null."""
     cmd = [
         sys.executable, "-m", "spacy", "train", str(CONFIGS / config), "--output", str(out),
         "--paths.train", str(data), "--paths.dev", str(data), "--paths.elmo_weights", str(weights),
-        "--training.max_steps", "6", "--training.eval_frequency", "3", f"--{width_key}", "16", *extra,
+        "--training.max_steps", "6", "--training.eval_frequency", "3", *extra,
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -64,19 +66,46 @@ def _roundtrip_equal(model: Path, tmp_path: Path, texts):
 
 def test_train_and_evaluate_ner(tmp_path, tiny_weights_dir):
     ner, _ = _corpora(tmp_path)
-    model = _train("ner_elmo.cfg", ner, tiny_weights_dir, tmp_path / "ner", "components.ner.model.tok2vec.width")
+    weights = tmp_path / "training_time_weights"
+    shutil.copytree(tiny_weights_dir, weights)
+    model = _train("ner_elmo.cfg", ner, weights, tmp_path / "ner")
+    config = (model / "config.cfg").read_text(encoding="utf8")
+    assert "spacy-elmo.WeightsLoader.v1" in config and "width = null" in config
     assert "ents_f" in _evaluate(model, ner, tmp_path)
     docs = _roundtrip_equal(model, tmp_path, ["Yesterday Alice went to Oslo .", "Bob"])
     assert docs[0]._.elmo_layers.shape == (3, 6, 16)
+    # The saved pipeline never reads the directory its weights came from: broken, then gone.
+    (weights / "weights.hdf5").write_bytes(b"replaced by a later experiment")
+    _same_predictions(model, docs)
+    shutil.rmtree(weights)
+    _same_predictions(model, docs)
+
+
+def _same_predictions(model: Path, expected) -> None:
+    docs = list(spacy.load(model).pipe([doc.text for doc in expected]))
+    for a, b in zip(expected, docs):
+        numpy.testing.assert_array_equal(a._.elmo_layers, b._.elmo_layers)
+        assert [(e.text, e.label_) for e in a.ents] == [(e.text, e.label_) for e in b.ents]
 
 
 def test_train_and_evaluate_textcat(tmp_path, tiny_weights_dir):
     _, cats = _corpora(tmp_path)
-    model = _train("textcat_elmo.cfg", cats, tiny_weights_dir, tmp_path / "textcat", "components.textcat.model.tok2vec.width")
+    # A width set by hand is still accepted when it is right (2 x projection_dim of the tiny biLM) ...
+    model = _train("textcat_elmo.cfg", cats, tiny_weights_dir, tmp_path / "textcat", ["--components.textcat.model.tok2vec.width", "16"])
     metrics = _evaluate(model, cats, tmp_path)
     assert "cats_score" in metrics
     docs = _roundtrip_equal(model, tmp_path, ["it was great .", "awful"])
     assert set(docs[0].cats) == {"POS", "NEG"} and sum(docs[0].cats.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_wrong_width_fails_naming_both(tmp_path, tiny_weights_dir):
+    _, cats = _corpora(tmp_path)
+    cmd = [sys.executable, "-m", "spacy", "train", str(CONFIGS / "textcat_elmo.cfg"), "--output", str(tmp_path / "out"),
+           "--paths.train", str(cats), "--paths.dev", str(cats), "--paths.elmo_weights", str(tiny_weights_dir),
+           "--components.textcat.model.tok2vec.width", "1024", "--training.max_steps", "1"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "width = 1024" in result.stderr and "produces width 16" in result.stderr
 
 
 def test_baseline_configs_train(tmp_path):
