@@ -8,7 +8,7 @@ GPU_PY ?= python3
 GPU_CHECK_ARGS ?=
 GPU_DEMO_ARGS ?=
 
-.PHONY: setup test demo ci-project bench clean gpu-wheels gpu-data gpu-check gpu-demo-data gpu-demo
+.PHONY: setup test demo ci-project project-docs bench clean gpu-wheels gpu-data gpu-check gpu-demo-data gpu-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,13 @@ setup: $(BIN)/python
 test: setup
 	$(BIN)/python -m pytest -q tests
 
+# project.yml: one workflow per size (ci, demo, full), each with its own commands and corpus|training|metrics|packages/SIZE/.
 demo: setup
-	$(BIN)/python -m spacy project run demo . --vars.size demo
+	$(BIN)/python -m spacy project run demo .
 
 # The same workflow on tiny slices of the same real data (a few minutes); CI runs it.
 ci-project: setup
-	$(BIN)/python -m spacy project run ci . --vars.size ci
+	$(BIN)/python -m spacy project run ci .
 
 bench: setup
 	$(BIN)/python bench/bench_bilm.py
@@ -52,3 +53,7 @@ gpu-demo-data: setup
 
 gpu-demo:
 	. bench/gpu_env.sh && $$GPU_PY bench/gpu_demo.py run --device gpu $(GPU_DEMO_ARGS)
+
+# README's last section: `spacy project document` of project.yml alone (no fetched assets, so the output is the same everywhere).
+project-docs: setup
+	d=$$(mktemp -d) && cp project.yml $$d/ && $(BIN)/python -m spacy project document $$d --output README.md; rm -rf $$d

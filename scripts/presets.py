@@ -1,6 +1,8 @@
 """Size presets of the project: `ci` (tiny slices, minutes), `demo` (2-core CPU, < 45 minutes), `full` (GPU).
 
-Every step script reads its settings from here, so one `--vars.size` switches the whole workflow.
+Every step of scripts/run.py reads its settings from here; project.yml has one workflow per size
+(`spacy project run ci|demo|full`) whose commands pass their size explicitly and keep their files
+apart: corpus/SIZE/, training/SIZE/, metrics/SIZE/, packages/SIZE/.
 """
 from typing import Any, Dict, List
 
@@ -39,7 +41,8 @@ FRACTIONS = {"10": "train_10.spacy", "25": "train_25.spacy", "100": "train.spacy
 
 def preset(size: str) -> Dict[str, Any]:
     if size not in PRESETS:
-        raise SystemExit(f"Unknown size preset {size!r}; choose one of {', '.join(PRESETS)} (--vars.size).")
+        raise SystemExit(f"Unknown size preset {size!r}; choose one of {', '.join(PRESETS)} "
+                         "(the project's workflows: spacy project run ci|demo|full).")
     return PRESETS[size]
 
 

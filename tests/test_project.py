@@ -1,0 +1,357 @@
+"""project.yml through weasel's own CLI (`python -m spacy project ...`): one workflow per size whose
+commands never share files with another size's, deps that cover everything a step reads, skipping
+what is up to date, an edited config rerunning exactly its dependants, assets and the README section.
+
+The slow part, a real `spacy project run ci`, is `make ci-project` (CI runs it before the tests); the
+tests below that need its results skip without them. Everything else runs on placeholders and tiny
+inputs in a copy of the project, in well under a minute.
+"""
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Set
+
+import pytest
+import srsly
+from weasel.cli.run import check_rerun, update_lockfile
+from weasel.util import load_project_config
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import presets  # noqa: E402
+import run as steps  # noqa: E402
+
+SIZES = list(presets.PRESETS)
+SHARED = {"fetch", "wheel"}  # size-independent commands that every workflow runs
+SIZED_ROOTS = ("corpus", "training", "metrics", "packages")
+PROJECT_FILES = ["project.yml", "scripts", "configs", "setup.cfg", "pyproject.toml", "README.md", "spacy_elmo"]
+
+
+def config() -> dict:
+    return load_project_config(ROOT)
+
+
+def commands() -> Dict[str, dict]:
+    return {cmd["name"]: cmd for cmd in config()["commands"]}
+
+
+def spacy_project(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "spacy", "project", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def covered(path: str, paths: List[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in paths)
+
+
+def size_of(path: str) -> str:
+    """corpus/ci/... -> ci; '' for a path outside the per-size folders (configs, scripts, assets, ...)."""
+    parts = path.split("/")
+    return parts[1] if parts[0] in SIZED_ROOTS and len(parts) > 1 and parts[1] in SIZES else ""
+
+
+def step_argvs(cmd: dict) -> List[List[str]]:
+    """The argv lists scripts/run.py would run for a command of project.yml (built, not run)."""
+    out = []
+    for line in cmd["script"]:
+        argv = shlex.split(line)
+        if argv[:2] != ["python", "scripts/run.py"]:
+            out.append(argv)
+            continue
+        step, rest = argv[2], argv[3:]
+        opts = {rest[i]: rest[i + 1] for i in range(len(rest)) if rest[i].startswith("--") and i + 1 < len(rest)}
+        pos = [a for i, a in enumerate(rest) if not a.startswith("--") and (i == 0 or not rest[i - 1].startswith("--"))]
+        size, gpu = opts.get("--size"), int(opts.get("--gpu-id", -1))
+        if step == "prepare":
+            out += steps.prepare_commands(pos[0], size)
+        elif step == "pretrain":
+            out += steps.pretrain_commands(size, gpu)
+        elif step == "train":
+            out += steps.train_commands(*pos, size, gpu, elmo=opts.get("--elmo"))
+        elif step == "evaluate":
+            out += steps.evaluate_commands(*pos, size, gpu)
+        elif step == "package":
+            out += steps.package_commands(size, opts["--name"], opts["--version"])
+        elif step == "wheel":
+            out += steps.wheel_commands()
+        else:
+            raise AssertionError(f"{cmd['name']}: unknown step {step}")
+    return out
+
+
+def path_args(argvs: List[List[str]]) -> Set[str]:
+    found = set()
+    for argv in argvs:
+        for arg in argv:
+            if re.match(r"^(assets|corpus|training|metrics|packages|configs|scripts)/", arg):
+                found.add(arg.rstrip("/"))
+    return found
+
+
+def test_one_workflow_per_size_and_no_shared_files():
+    cfg, cmds = config(), commands()
+    assert set(cfg["workflows"]) == set(SIZES)
+    for size, names in cfg["workflows"].items():
+        assert names[0] == "fetch" and names[-1] == f"package-{size}"
+        for name in names:
+            cmd = cmds[name]
+            if name in SHARED:
+                assert not any(size_of(p) for p in cmd.get("deps", []) + cmd.get("outputs", [])), name
+                continue
+            assert name.endswith(f"-{size}"), name
+            assert all(f"--size {size}" in line for line in cmd["script"]), name
+            # Everything it writes lies in its own size's folders; everything sized that it reads too.
+            assert cmd["outputs"] and all(size_of(p) == size for p in cmd["outputs"]), name
+            assert all(size_of(p) in ("", size) for p in cmd["deps"]), name
+    # No output path is declared twice, so no command's output can stand in for another's.
+    outputs = [p for cmd in cmds.values() for p in cmd.get("outputs", [])]
+    assert len(outputs) == len(set(outputs))
+
+
+def test_every_workflow_dep_is_a_source_file_or_an_earlier_output():
+    cfg, cmds = config(), commands()
+    for size, names in cfg["workflows"].items():
+        made: List[str] = []
+        for name in names:
+            for dep in cmds[name]["deps"]:
+                assert covered(dep, made) or (ROOT / dep).exists() and not dep.startswith(SIZED_ROOTS), (name, dep)
+            made += cmds[name]["outputs"]
+
+
+def test_deps_and_outputs_cover_what_each_step_reads_and_writes():
+    """Every path in the argv that scripts/run.py builds (configs, corpora, weights, output folders) and every
+    script it runs is a declared dep or output; run.py and presets.py themselves are deps of their steps."""
+    cmds = commands()
+    for name, cmd in cmds.items():
+        declared = cmd.get("deps", []) + cmd.get("outputs", [])
+        argvs = step_argvs(cmd)
+        for path in path_args(argvs):
+            # a file or folder declared as such or inside a declared folder, or a folder whose files are declared
+            assert covered(path, declared) or any(covered(d, [path]) for d in declared), (name, path)
+        for line in cmd["script"]:
+            script = shlex.split(line)[1]
+            assert script in cmd["deps"], (name, script)
+            if script == "scripts/run.py" and name != "wheel":
+                assert "scripts/presets.py" in cmd["deps"], name
+        if name.startswith("report-"):
+            size = name.split("-")[-1]
+            for run in steps.runs():
+                assert steps.metrics_file(size, *run) in cmd["deps"], (name, run)
+    tracked = subprocess.run(["git", "ls-files", "spacy_elmo"], capture_output=True, text=True, cwd=ROOT).stdout.split()
+    if tracked:  # the wheel is built from every tracked file of the package
+        assert set(tracked) <= set(cmds["wheel"]["deps"])
+
+
+def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
+    cmds = commands()
+    for size in SIZES:
+        for run in steps.runs():
+            train, evaluate = cmds["train-{}-{}-{}-{}".format(*run, size)], cmds["evaluate-{}-{}-{}-{}".format(*run, size)]
+            assert train["outputs"] == [steps.pipeline_dir(size, *run)]
+            assert evaluate["outputs"] == [steps.metrics_file(size, *run)]
+            assert f"configs/{run[0]}_{run[1]}.cfg" in train["deps"]
+            assert (f"{steps.pipeline_dir(size, *run)}/model-best") in evaluate["deps"]
+        assert steps.preset(size)["pretrain_config"] in cmds[f"pretrain-{size}"]["deps"]
+
+
+def test_a_wrong_size_or_pipeline_is_a_clear_error():
+    def run_py(*args):
+        return subprocess.run([sys.executable, "scripts/run.py", *args], capture_output=True, text=True, cwd=ROOT)
+
+    bad = run_py("train", "ner", "elmo", "10", "--size", "small")
+    assert bad.returncode != 0 and "Unknown size preset 'small'; choose one of ci, demo, full" in bad.stderr
+    bad = run_py("evaluate", "textcat", "elmo", "10", "--size", "ci")
+    assert bad.returncode != 0 and "No pipeline textcat elmo 10" in bad.stderr
+    bad = spacy_project("run", "small", ".")
+    assert bad.returncode != 0 and "Available workflows: ci, demo, full" in " ".join(bad.stdout.split())
+
+
+# --- weasel's skip behaviour, through `spacy project run` in a copy of the project --------------------------
+
+
+def copy_project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, project / name)
+    return project
+
+
+def sections(output: str) -> Dict[str, str]:
+    """`spacy project run` output -> {command name: 'skip' | 'run'} (weasel prints a divider per command)."""
+    found, name = {}, None
+    for line in output.splitlines():
+        m = re.search(r"=+ (\S+) =+", line)
+        if m:
+            name = m.group(1)
+        elif name and "Skipping" in line:
+            found[name] = "skip"
+        elif name and "Running command:" in line:
+            found[name] = "run"
+    return found
+
+
+def fake_outputs(project: Path, names: List[str], tag: str) -> None:
+    """Stand-ins for what the named commands write, as if they had run (content depends on tag)."""
+    for name in names:
+        for out in commands()[name]["outputs"]:
+            path = project / out
+            if Path(out).suffix:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"{out} {tag}\n")
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                (path / "model-best").mkdir(exist_ok=True)
+                (path / "model-best" / "placeholder").write_text(f"{out} {tag}\n")
+                (path / "options.json").write_text(f"{tag}\n")
+                (path / "weights.hdf5").write_text(f"{tag}\n")
+
+
+def mark_done(project: Path, names: List[str]) -> None:
+    """Record the commands in project.lock exactly as weasel does after running them."""
+    cmds = {cmd["name"]: cmd for cmd in load_project_config(project)["commands"]}
+    for name in names:
+        update_lockfile(project, cmds[name])
+
+
+def would_run(project: Path, workflow: str) -> Set[str]:
+    """The commands of a workflow that weasel's own check (check_rerun, what `spacy project run` asks) would
+    rerun now: in-process, for the intermediate states; the CLI checks the first and last ones."""
+    cfg = load_project_config(project)
+    cmds = {cmd["name"]: cmd for cmd in cfg["commands"]}
+    return {name for name in cfg["workflows"][workflow] if check_rerun(project, cmds[name])}
+
+
+def dry_run(project: Path, workflow: str) -> Dict[str, str]:
+    result = spacy_project("run", workflow, str(project), "--dry")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return sections(result.stdout)
+
+
+def test_edited_config_reruns_exactly_its_dependants_and_a_failed_step_reruns_alone(tmp_path):
+    project = copy_project(tmp_path)
+    ci = config()["workflows"]["ci"]
+    fake_outputs(project, ci, "first")
+    mark_done(project, ci)
+    assert dry_run(project, "ci") == {name: "skip" for name in ci}
+
+    # The demo's commands are not satisfied by the ci's files: all but the size-independent ones would run.
+    assert would_run(project, "demo") == set(config()["workflows"]["demo"]) - SHARED
+
+    # An edit to the ner ELMo config: the three ner ELMo trainings, then (once they have produced new
+    # models) their evaluations and the package, then the report; nothing else.
+    with (project / "configs" / "ner_elmo.cfg").open("a") as file:
+        file.write("\n# edited\n")
+    waves = [
+        {"train-ner-elmo-10-ci", "train-ner-elmo-25-ci", "train-ner-elmo-100-ci"},
+        {"evaluate-ner-elmo-10-ci", "evaluate-ner-elmo-25-ci", "evaluate-ner-elmo-100-ci", "package-ci"},
+        {"report-ci"},
+    ]
+    ran = {name for name, state in dry_run(project, "ci").items() if state == "run"}
+    assert ran == waves[0]
+    for wave in waves:
+        assert would_run(project, "ci") == wave
+        fake_outputs(project, sorted(wave), "second")
+        mark_done(project, sorted(wave))
+    assert would_run(project, "ci") == set()
+
+    # A command that failed never reached update_lockfile: only it runs again.
+    lock = srsly.read_yaml(project / "project.lock")
+    del lock["train-ner-tok2vec-25-ci"]
+    srsly.write_yaml(project / "project.lock", lock)
+    assert would_run(project, "ci") == {"train-ner-tok2vec-25-ci"}
+    mark_done(project, ["train-ner-tok2vec-25-ci"])
+
+    # Only the content counts: a touched but unchanged preset file reruns nothing.
+    (project / "scripts" / "presets.py").touch()
+    assert set(dry_run(project, "ci").values()) == {"skip"}
+
+
+CONLL = """-DOCSTART- -X- -X- O
+
+EU NNP B-NP B-ORG
+rejects VBZ B-VP O
+German JJ B-NP B-MISC
+call NN I-NP O
+. . O O
+
+Peter NNP B-NP B-PER
+Blackburn NNP I-NP I-PER
+
+"""
+
+
+def test_a_real_step_runs_once_then_skips_until_its_input_changes(tmp_path):
+    """prepare-conll-ci for real (tiny CoNLL files in place of the fetched ones): run, skip, rerun on a change."""
+    project = copy_project(tmp_path)
+    conll = project / "assets" / "conll2003"
+    conll.mkdir(parents=True)
+    for name in ("train.txt", "valid.txt", "test.txt"):
+        (conll / name).write_text(CONLL * 10)
+    first = spacy_project("run", "prepare-conll-ci", str(project))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert sections(first.stdout) == {"prepare-conll-ci": "run"}
+    assert all((project / out).is_file() for out in commands()["prepare-conll-ci"]["outputs"])
+    second = spacy_project("run", "prepare-conll-ci", str(project))
+    assert "Skipping 'prepare-conll-ci': nothing changed" in second.stdout
+    (conll / "test.txt").write_text(CONLL * 11)
+    third = spacy_project("run", "prepare-conll-ci", str(project))
+    assert third.returncode == 0 and sections(third.stdout) == {"prepare-conll-ci": "run"}
+
+
+# --- the results of `make ci-project` in this checkout (CI runs it before the tests) -------------------------
+
+
+def ci_run_done() -> bool:
+    lock = ROOT / "project.lock"
+    return lock.exists() and set(config()["workflows"]["ci"]) <= set(srsly.read_yaml(lock) or {})
+
+
+@pytest.mark.skipif(not ci_run_done(), reason="needs `make ci-project` (spacy project run ci) in this checkout")
+def test_after_the_ci_run_every_step_is_up_to_date_and_ci_sized():
+    result = spacy_project("run", "ci", ".", "--dry")
+    assert result.returncode == 0, result.stdout
+    assert sections(result.stdout) == {name: "skip" for name in config()["workflows"]["ci"]}, result.stdout
+    assert "Size preset `ci`" in (ROOT / "metrics" / "ci" / "results.md").read_text()
+    cmds = commands()
+    for name in config()["workflows"]["ci"]:  # every output the ci workflow declares was written
+        for out in cmds[name]["outputs"]:
+            assert (ROOT / out).exists(), out
+    # the ci slices: 400 CoNLL training sentences, not the full 14,041
+    from spacy.tokens import DocBin
+
+    assert len(DocBin().from_disk(ROOT / "corpus" / "ci" / "conll2003" / "train.spacy")) == 400
+
+
+@pytest.mark.skipif(not (ROOT / "assets" / "checksums.json").exists(), reason="needs the fetched data (spacy project run fetch)")
+def test_spacy_project_assets_confirms_every_fetched_file():
+    result = spacy_project("assets", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = [a for a in config()["assets"] if not a.get("extra")]
+    assert result.stdout.count("Asset exists with matching checksum") == len(data) == 8, result.stdout
+
+
+def test_extra_assets_are_the_published_weights_with_where_they_go():
+    extra = [a for a in config()["assets"] if a.get("extra")]
+    assert {a["dest"] for a in extra} == {f"assets/elmo/{m}/{f}" for m in ("small", "medium", "original", "5.5B")
+                                          for f in ("options.json", "weights.hdf5")}
+    for asset in extra:
+        name = Path(asset["url"]).name
+        assert name.endswith("_" + Path(asset["dest"]).name) and asset["url"].startswith("https://"), asset
+
+
+def test_readme_project_section_is_what_spacy_project_document_writes(tmp_path):
+    """As `make project-docs` writes it: from project.yml alone (weasel links local assets only where they exist)."""
+    readme = tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", readme)
+    (tmp_path / "project").mkdir()
+    shutil.copy(ROOT / "project.yml", tmp_path / "project" / "project.yml")
+    result = spacy_project("document", str(tmp_path / "project"), "--output", str(readme))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert readme.read_text() == (ROOT / "README.md").read_text(), "run `make project-docs` and commit README.md"
