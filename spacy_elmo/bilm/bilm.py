@@ -8,7 +8,7 @@ from torch import nn
 
 from .char_cnn import CharCNN, CharCNNCache
 from .chars import batch_to_char_ids, bos_char_ids, eos_char_ids
-from .lstm import ProjectedLSTM, State
+from .lstm import ProjectedLSTM, State, lengths_to_batch_sizes
 from .options import BiLMOptions
 from .precision import char_encoder_dtype, resolve_precision
 
@@ -160,7 +160,7 @@ class BiLM(nn.Module):
         order = torch.argsort(lengths, descending=True, stable=True)
         lengths_sorted = lengths[order]
         length_list = lengths_sorted.tolist()
-        batch_sizes = [sum(1 for n in length_list if n > t) for t in range(T + 2)]
+        batch_sizes = lengths_to_batch_sizes(length_list, T + 2)
         tokens = self.encode_tokens(with_bounds[order], lengths_sorted).transpose(0, 1)  # (T+2, B, P)
         initial = self._initial_states(order, B)
         outputs: List[torch.Tensor] = [torch.cat([tokens, tokens], dim=-1)]

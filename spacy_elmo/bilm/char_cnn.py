@@ -11,6 +11,9 @@ from .scratch import scratch
 
 # Tokens per convolution GEMM: keeps the (tokens, positions, filters) intermediate in cache-sized pieces.
 CONV_CHUNK = 128
+# A GPU has no such cache to fit, and every chunk costs several kernel launches: there, chunks only bound
+# memory (2048 tokens x 50 positions x 1024 filters x 4 bytes = 400 MB at the widest filter).
+DEVICE_CONV_CHUNK = 2048
 
 
 def conv_max(chars: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
@@ -24,8 +27,9 @@ def conv_max(chars: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     # Autograd keeps every chunk's output, and autocast returns half precision: neither can share a buffer.
     reuse_memory = not needs_grad and not torch.is_autocast_enabled(chars.device.type)
     pooled = []
-    for start in range(0, chars.shape[0], CONV_CHUNK):
-        part = chars[start : start + CONV_CHUNK]
+    chunk = CONV_CHUNK if chars.device.type == "cpu" else DEVICE_CONV_CHUNK
+    for start in range(0, chars.shape[0], chunk):
+        part = chars[start : start + chunk]
         windows = part.unfold(1, width, 1).transpose(2, 3)  # (n, positions, width, char_dim)
         n, positions = windows.shape[:2]
         rows = windows.reshape(n * positions, width * char_dim)

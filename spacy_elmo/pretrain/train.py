@@ -282,6 +282,8 @@ class Run:
             "config": self.config.to_str(),
             "vocab_sha256": self.vocab.sha256(),  # vocab.txt must not change under a --resume
             "torch_rng": torch.get_rng_state(),
+            # dropout on a GPU draws from the device's generator: exact resume needs its state too
+            "cuda_rng": torch.cuda.get_rng_state(self.ctx.device) if self.ctx.device.type == "cuda" else None,
         }
         ckpt.save_checkpoint(self.output, state)
         self.log_event("checkpoint", step=self.state["step"])
@@ -318,7 +320,10 @@ class Run:
         self.state.update(saved["state"])
         self.history = list(saved.get("history", []))
         self.extra_metrics.update(saved.get("extra_metrics", {}))
-        torch.set_rng_state(saved["torch_rng"])
+        # the checkpoint is loaded onto the training device, but generator states are CPU byte tensors
+        torch.set_rng_state(saved["torch_rng"].cpu())
+        if saved.get("cuda_rng") is not None and self.ctx.device.type == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"].cpu(), self.ctx.device)
         if self.ctx.is_main and (self.output / "log.jsonl").is_file():
             # Drop log rows written after the checkpoint: those steps are about to be redone.
             keep = []
