@@ -1,10 +1,10 @@
 """Span getters: which stretches of a Doc the biLM reads as one sequence.
 
 They share spacy-transformers' interface (List[Doc] -> List[List[Span]]) and live in the same
-`span_getters` registry, so `get_spans` blocks from transformer configs work here. spacy-transformers
-itself is not a dependency: it pulls in `transformers`, which ELMo does not need. Its three getters
-are re-registered under their own names only when nothing has registered them yet; importing
-spacy-transformers later simply replaces them with its identical versions.
+`span_getters` registry, under this package's own names (spacy-elmo.*_spans.v1). spacy-transformers is
+not a dependency (it pulls in `transformers`, which ELMo never uses) and its names are not registered
+here: a config may name `spacy-transformers.strided_spans.v1` and the like only where spacy-transformers
+is installed and has registered them itself.
 """
 from functools import partial
 from typing import Callable, Iterable, List, Tuple
@@ -93,11 +93,3 @@ def configure_sent_spans() -> SpanGetter:
 def configure_doc_spans() -> SpanGetter:
     return get_doc_spans
 
-
-for _ours, _theirs in (
-    (configure_strided_spans, "spacy-transformers.strided_spans.v1"),
-    (configure_sent_spans, "spacy-transformers.sent_spans.v1"),
-    (configure_doc_spans, "spacy-transformers.doc_spans.v1"),
-):
-    if _theirs not in registry.span_getters:  # type: ignore[attr-defined]
-        registry.span_getters.register(_theirs, func=_ours)  # type: ignore[attr-defined]

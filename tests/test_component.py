@@ -246,3 +246,15 @@ def test_precision_setting_runs_close_to_float32_and_survives_save_load(tmp_path
 def test_unknown_precision_fails_at_add_pipe(tiny_weights_dir):
     with pytest.raises(ValueError, match="precision must be one of"):
         make_nlp(tiny_weights_dir, precision="fp8")
+
+
+def test_span_getters_are_registered_under_our_names_only():
+    import importlib.util
+
+    from spacy.util import registry
+
+    for name in ("strided_spans", "sent_spans", "doc_spans", "long_doc_spans"):
+        assert f"spacy-elmo.{name}.v1" in registry.span_getters
+    if importlib.util.find_spec("spacy_transformers") is None:
+        # Its names belong to spacy-transformers: a config naming them needs that package installed.
+        assert "spacy-transformers.strided_spans.v1" not in registry.span_getters
