@@ -1,25 +1,40 @@
-"""`python -m spacy_elmo COMMAND`: each command lives in its own module and is imported only when used."""
+"""The `elmo` commands, in spaCy's CLI and on their own:
+
+    spacy elmo pretrain CONFIG --output DIR ...      (registered through the `spacy_cli` entry point)
+    python -m spacy_elmo pretrain CONFIG --output DIR ...   (the same commands; also `spacy-elmo ...`)
+"""
 import sys
 from typing import List, Optional
 
 import typer
 
-app = typer.Typer(name="spacy_elmo", no_args_is_help=True, add_completion=False, help=__doc__)
+HELP = (
+    "ELMo for spaCy: pretrain a biLM on your own text (pretrain) and write ELMo vectors for a text file "
+    "(embed). Use the biLM in a pipeline with the 'elmo' component."
+)
+
+app = typer.Typer(name="elmo", no_args_is_help=True, add_completion=False, help=HELP)
 
 
 @app.callback()
 def _group() -> None:
-    """spacy-elmo: ELMo biLM pretraining, embedding and utilities."""
+    """ELMo for spaCy: pretrain a biLM on your own text, embed text files with it."""
 
 
 def _register() -> None:
-    # Imported here so that `import spacy_elmo` stays light; a module that is absent simply adds no command.
-    for module in ("spacy_elmo.commands.embed", "spacy_elmo.commands.pretrain", "spacy_elmo.commands.convert"):
-        try:
-            __import__(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
+    """Add the commands to `app` (each module decorates it); importing twice is a no-op."""
+    from .commands import embed, pretrain  # noqa: F401
+
+
+def register_spacy_cli() -> typer.Typer:
+    """The `spacy_cli` entry point: spaCy's CLI imports this at start-up (registry.cli.get_all()), and
+    `spacy elmo ...` becomes a command group beside `spacy init`, `spacy debug`."""
+    from spacy.cli._util import app as spacy_app
+
+    _register()
+    if not any(group.typer_instance is app for group in spacy_app.registered_groups):
+        spacy_app.add_typer(app, name="elmo", help=HELP)
+    return app
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -55,3 +55,29 @@ def test_debug_model_runs(corpora, tiny_weights_dir, component):
     assert "model looks good" in result.stdout
     if component == "elmo":
         assert "'elmo-bilm'" in result.stdout and "dim nO: 16" in result.stdout
+
+
+def test_spacy_elmo_help_lists_the_commands():
+    result = _run("elmo", "--help")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pretrain" in result.stdout and "embed" in result.stdout
+    listing = _run("--help")
+    assert "elmo" in listing.stdout
+    alias = subprocess.run([sys.executable, "-m", "spacy_elmo", "--help"], capture_output=True, text=True)
+    assert alias.returncode == 0 and "pretrain" in alias.stdout and "embed" in alias.stdout
+
+
+def test_spacy_elmo_embed_writes_the_vectors(tmp_path, tiny_weights_dir):
+    import h5py
+    import numpy
+
+    from spacy_elmo import load_bilm
+
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("The spaCy CLI runs it .\nsecond line\n", encoding="utf8")
+    result = _run("elmo", "embed", tiny_weights_dir, sentences, tmp_path / "out.hdf5", "--top")
+    assert result.returncode == 0, result.stdout + result.stderr
+    bilm = load_bilm(tiny_weights_dir / "options.json", tiny_weights_dir / "weights.hdf5")
+    expected = bilm.embed_sentences([["second", "line"]])[0][-1]
+    with h5py.File(tmp_path / "out.hdf5", "r") as f:
+        numpy.testing.assert_allclose(f["1"][()], expected, atol=1e-6)
