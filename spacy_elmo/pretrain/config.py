@@ -1,10 +1,14 @@
 """Pretraining settings in spaCy's config format (confection/thinc Config), with dotted CLI overrides.
 
 A user's config is merged over DEFAULT_CONFIG, so it only needs the settings it changes; the merged
-config is written to DIR/config.cfg so a run documents itself."""
+config is written to DIR/config.cfg so a run documents itself. check_config validates it once (every key
+known, of the default's type, in range) and Settings.from_config turns it into typed dataclasses, so the
+training loop reads `settings.training.max_steps` and never casts or looks up a string key itself."""
+import dataclasses
 import difflib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from confection import Config
 
@@ -56,8 +60,11 @@ div_value = 4.0
 
 [training]
 seed = 0
-# stop at whichever limit comes first; 0 disables a limit
+# stop at whichever limit comes first; 0 disables a limit. max_steps, max_tokens (training tokens seen,
+# summed over processes) and max_epochs give the same model on any machine (the data order is seeded);
+# max_seconds (wall clock, evaluations included) gives a weaker model on a slower or busier machine
 max_steps = 0
+max_tokens = 0
 max_epochs = 10
 max_seconds = 0
 # padded tokens per batch and process, <S> and </S> included
@@ -77,6 +84,9 @@ eval_at_start = true
 log_every = 20
 # torch intra-op threads per process (0: torch's default)
 threads = 0
+# which weights are exported: "best" (the dev evaluation with the lowest perplexity; the last step's when
+# there is no dev set) or "last" (the weights when training stopped)
+export = "best"
 """
 
 
@@ -111,10 +121,13 @@ CHOICES = {
     "training.optimizer": ("adagrad", "adam"),
     "training.precision": ("fp32", "bf16", "fp16"),
     "model.activation": ("relu", "tanh"),
+    "training.export": ("best", "last"),
 }
 AT_LEAST_ONE = {"training.batch_tokens", "corpus.buffer_size", "softmax.n_samples", "vocab.min_count"}
 ANY_NUMBER = {"training.max_seconds"}  # an int default that may be given as a float
 ANY_SIGN = {"training.seed"}
+# At least one must be non-zero, or a run would never stop.
+STOP_LIMITS = ("training.max_steps", "training.max_tokens", "training.max_epochs", "training.max_seconds")
 
 
 def _expected_kind(key: str, default: Any) -> str:
@@ -169,8 +182,8 @@ def check_config(config: Config, where: str = "the config") -> None:
         if not any(k.startswith(section + ".") for k in defaults):
             problems.append(f"unknown section [{section}]; known: {', '.join(sorted({k.split('.')[0] for k in defaults}))}")
     training = config.get("training", {})
-    if not problems and not any(training.get(k) for k in ("max_steps", "max_epochs", "max_seconds")):
-        problems.append("set at least one of training.max_steps, training.max_epochs, training.max_seconds (all are 0)")
+    if not problems and not any(training.get(k.split(".")[1]) for k in STOP_LIMITS):
+        problems.append(f"set at least one of {', '.join(STOP_LIMITS)} (all are 0)")
     if not problems:
         try:
             bilm_options(config)
@@ -197,12 +210,131 @@ def bilm_options(config: Config) -> BiLMOptions:
     )
 
 
+# ---- typed settings ---------------------------------------------------------------------------------
+# One frozen dataclass per config section, its fields exactly the section's keys in DEFAULT_CONFIG
+# (tests/robustness/test_pretrain_settings.py checks they agree). check_config has already refused unknown
+# keys, wrong types and out-of-range values, so building them only normalises: numbers that may be written
+# as integers become floats, choices lower case, filters tuples.
+@dataclass(frozen=True)
+class PathSettings:
+    train: Optional[str]
+    dev: Optional[str]
+    vocab: Optional[str]
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    format: str
+    max_length: int
+    spacy_model: str
+    buffer_size: int
+    dev_max_sentences: int
+
+
+@dataclass(frozen=True)
+class VocabSettings:
+    max_size: int
+    min_count: int
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    lstm_dim: int
+    projection_dim: int
+    n_layers: int
+    cell_clip: float
+    proj_clip: float
+    use_skip_connections: bool
+    char_dim: int
+    filters: Tuple[Tuple[int, int], ...]
+    n_highway: int
+    activation: str
+    max_characters_per_token: int
+    dropout: float
+
+    def bilm_options(self) -> BiLMOptions:
+        """A fresh BiLMOptions (mutable: the run adds training keys to its extra)."""
+        return BiLMOptions(
+            lstm_dim=self.lstm_dim, projection_dim=self.projection_dim, n_layers=self.n_layers,
+            cell_clip=self.cell_clip, proj_clip=self.proj_clip, use_skip_connections=self.use_skip_connections,
+            char_dim=self.char_dim, filters=[tuple(f) for f in self.filters], n_highway=self.n_highway,
+            activation=self.activation, max_characters_per_token=self.max_characters_per_token,
+        )
+
+
+@dataclass(frozen=True)
+class SoftmaxSettings:
+    type: str
+    n_samples: int
+    cutoffs: Tuple[int, ...]
+    div_value: float
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    seed: int
+    max_steps: int
+    max_tokens: int
+    max_epochs: int
+    max_seconds: float
+    batch_tokens: int
+    max_batch_size: int
+    optimizer: str
+    learning_rate: float
+    initial_accumulator_value: float
+    grad_clip: float
+    precision: str
+    checkpoint_every: int
+    eval_every: int
+    eval_at_start: bool
+    log_every: int
+    threads: int
+    export: str
+
+
+_Section = TypeVar("_Section")
+
+
+@dataclass(frozen=True)
+class Settings:
+    paths: PathSettings
+    corpus: CorpusSettings
+    vocab: VocabSettings
+    model: ModelSettings
+    softmax: SoftmaxSettings
+    training: TrainingSettings
+
+    @classmethod
+    def from_config(cls, config: Config, where: str = "the config") -> "Settings":
+        """Check the config (check_config: the one place settings are validated) and parse it once."""
+        check_config(config, where=where)
+        defaults = flat(Config().from_str(DEFAULT_CONFIG))
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        return cls(**{name: _section(kind, name, config.get(name, {}), defaults) for name, kind in sections.items()})
+
+
+def _section(kind: Type[_Section], name: str, values: Dict[str, Any], defaults: Dict[str, Any]) -> _Section:
+    parsed: Dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{name}.{key}"
+        if _expected_kind(dotted, defaults[dotted]) == "number":
+            value = float(value)
+        elif dotted in CHOICES:
+            value = str(value).lower()
+        elif isinstance(value, list):  # frozen settings hold tuples: nothing can change them under the run
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        parsed[key] = value
+    return kind(**parsed)
+
+
 # Settings that may differ between a run and its --resume (everything else must match the checkpoint).
 RESUMABLE_CHANGES = {
-    "training.max_steps", "training.max_epochs", "training.max_seconds", "training.checkpoint_every",
+    "training.max_steps", "training.max_tokens", "training.max_epochs", "training.max_seconds", "training.checkpoint_every",
     "training.eval_every", "training.eval_at_start", "training.log_every", "training.threads", "paths.dev", "corpus.dev_max_sentences",
     # e.g. continue a diverged run with a lower learning rate or tighter clipping
     "training.learning_rate", "training.grad_clip",
+    # the best weights are kept in the checkpoint either way
+    "training.export",
 }
 
 
@@ -210,4 +342,6 @@ def flat(config: Config) -> Dict[str, Any]:
     return {f"{s}.{k}": v for s, section in config.items() for k, v in section.items()}
 
 
-__all__ = ["DEFAULT_CONFIG", "load_config", "check_config", "bilm_options", "ConfigError", "RESUMABLE_CHANGES", "flat"]
+__all__ = ["DEFAULT_CONFIG", "load_config", "check_config", "bilm_options", "ConfigError", "RESUMABLE_CHANGES", "flat",
+           "Settings", "PathSettings", "CorpusSettings", "VocabSettings", "ModelSettings", "SoftmaxSettings",
+           "TrainingSettings", "STOP_LIMITS"]

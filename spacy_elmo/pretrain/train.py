@@ -24,7 +24,7 @@ from ..bilm.bilm import BiLM
 from ..bilm.chars import batch_to_char_ids
 from ..bilm.heads import LMHead, make_head
 from . import checkpoint as ckpt
-from .config import RESUMABLE_CHANGES, Config, bilm_options, flat
+from .config import RESUMABLE_CHANGES, Config, Settings, TrainingSettings, flat
 from .corpus import Corpus, batches_by_tokens, corpus_files, take
 from .distributed import DistContext, setup, teardown
 from .export import EXPORTED_FILES, export_pretrained
@@ -101,20 +101,34 @@ def _fmt_time(seconds: float) -> str:
 
 
 class Run:
-    """One pretraining run writing into output_dir."""
+    """One pretraining run writing into output_dir. run() reads top to bottom: prepare the output
+    directory, build the data and the model, train step by step until _stop_reason() names a limit,
+    then _finish (final evaluation, checkpoint, export of the best or last weights, metrics)."""
 
     def __init__(self, config: Config, output_dir: PathLike, gpu_id: int = -1, resume: bool = False,
                  stdout: Callable[[str], None] = print, overwrite: bool = False) -> None:
-        self.config, self.output, self.gpu_id, self.resume = config, Path(output_dir), gpu_id, resume
-        self.overwrite = overwrite
+        self.config = config  # kept as given: written to config.cfg and compared on --resume
+        self.settings = Settings.from_config(config)  # everything else reads the typed settings
+        self.T: TrainingSettings = self.settings.training
+        self.output, self.gpu_id, self.resume, self.overwrite = Path(output_dir), gpu_id, resume, overwrite
         self._print = stdout
         self.ctx: DistContext = DistContext()
-        self.T = config["training"]
         self.state: Dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "tokens": 0, "elapsed": 0.0}
         self.history: List[Dict[str, Any]] = []
         self.extra_metrics: Dict[str, Any] = {}
+        # The dev evaluation with the lowest perplexity so far, and (rank 0) a CPU copy of the model's
+        # weights at that step: what training.export = "best" exports, kept in every checkpoint.
+        self.best: Optional[Dict[str, Any]] = None
+        self.best_weights: Optional[Dict[str, torch.Tensor]] = None
+        self.dev_sentences: List[List[str]] = []
+        self.dev_batches: List[List[List[str]]] = []
         self._signalled: Optional[int] = None  # SIGINT/SIGTERM received while training steps run
         self._in_loop = False
+        self._t_start = 0.0  # time.time() minus the training time of earlier runs of this output
+        self._last_ckpt_step = -1
+        self._window = {"time": 0.0, "tokens": 0, "loss_sum": 0.0, "loss_n": 0}  # since the last log line
+        self._first = {"step": 0, "tokens": 0, "time": 0.0}  # where this process started (for the eta)
+        self._params: List[nn.Parameter] = []
 
     # ---- output -------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -139,6 +153,7 @@ class Run:
             "wall_seconds": round(self.state["elapsed"], 2),
             "tokens_per_second": round(self.state["tokens"] / max(self.state["elapsed"], 1e-9), 1),
             "dev": self.history[-1] if self.history else None,
+            "best_dev": self.best,
             "history": self.history,
             **self.extra_metrics,
         }
@@ -149,44 +164,75 @@ class Run:
 
     # ---- set-up -------------------------------------------------------------------------------------
     def _check_paths(self) -> None:
-        paths = self.config["paths"]
-        if not paths.get("train"):
+        paths = self.settings.paths
+        if not paths.train:
             raise PretrainError("No training corpus: set paths.train in the config or pass --paths.train PATH.")
         for key in ("train", "dev", "vocab"):
-            value = paths.get(key)
+            value = getattr(paths, key)
             if value and not Path(value).exists():
                 raise PretrainError(f"paths.{key} does not exist: {value}")
         for key in ("train", "dev"):
-            if paths.get(key):
-                corpus_files(paths[key])  # an empty directory is an error now, before --output is touched
+            if getattr(paths, key):
+                corpus_files(getattr(paths, key))  # an empty directory is an error now, before --output is touched
         out = self.output.resolve()
         for key in ("train", "dev"):
-            value = paths.get(key)
+            value = getattr(paths, key)
             if value and Path(value).is_dir() and (out == Path(value).resolve() or Path(value).resolve() in out.parents):
                 raise PretrainError(
                     f"--output {self.output} is inside the corpus directory paths.{key} = {value}: the run's own files "
                     "(config.cfg, vocab.txt, logs) would be read as text. Choose an --output outside it."
                 )
 
+    def _prepare_output(self) -> bool:
+        """Refuse what must not be overwritten, create --output, clear stale temporaries, write config.cfg
+        for a fresh run. Returns whether this run resumes a checkpoint."""
+        self._check_paths()
+        self.output.mkdir(parents=True, exist_ok=True)
+        has_checkpoint = ckpt.checkpoint_path(self.output).is_file()
+        if has_checkpoint and not self.resume:
+            raise PretrainError(f"{self.output} already holds a checkpoint: pass --resume to continue it, or choose another --output.")
+        resuming = self.resume and has_checkpoint
+        if not resuming:
+            self._refuse_to_replace_exported_files()
+        if self.resume and not has_checkpoint:
+            self.say(f"--resume: no checkpoint in {self.output} yet; starting from scratch.")
+        if self.ctx.is_main:
+            ckpt.remove_stale_temporaries(self.output)
+            if not resuming:
+                (self.output / "log.jsonl").unlink(missing_ok=True)
+                self._write_config()  # on --resume, only once the checkpoint has accepted this config
+        return resuming
+
+    def _refuse_to_replace_exported_files(self) -> None:
+        """A fresh run writes vocab.txt at once and options.json + weights.hdf5 at the end. Without a
+        checkpoint those files are not this tool's run to continue: they may be published weights placed
+        where README says (training/elmo), so they are replaced only when the user says so."""
+        existing = [name for name in EXPORTED_FILES if (self.output / name).exists()]
+        if existing and not self.overwrite:
+            raise PretrainError(
+                f"{self.output} already holds {', '.join(existing)} and no checkpoint of a run to resume, so a new "
+                "run would replace them. Choose another --output, or pass --overwrite to replace them."
+            )
+
     def _corpus(self, path: PathLike) -> Corpus:
-        c = self.config["corpus"]
-        return Corpus(path, fmt=c["format"], max_length=int(c["max_length"]), spacy_model=c["spacy_model"])
+        c = self.settings.corpus
+        return Corpus(path, fmt=c.format, max_length=c.max_length, spacy_model=c.spacy_model)
 
     def _make_vocab(self, resuming: bool) -> Vocab:
-        paths, v = self.config["paths"], self.config["vocab"]
+        paths, v = self.settings.paths, self.settings.vocab
         if resuming and (self.output / "vocab.txt").is_file():
             return Vocab.from_file(self.output / "vocab.txt")
-        if paths.get("vocab"):
-            vocab = Vocab.from_file(paths["vocab"])
-            self.say(f"Vocabulary: {len(vocab):,} tokens from {paths['vocab']}")
+        if paths.vocab:
+            vocab = Vocab.from_file(paths.vocab)
+            self.say(f"Vocabulary: {len(vocab):,} tokens from {paths.vocab}")
             return vocab
-        corpus = self._corpus(paths["train"])
+        corpus = self._corpus(paths.train)
         start = time.time()
-        vocab = build_vocab(corpus, max_size=int(v["max_size"]), min_count=int(v["min_count"]))
+        vocab = build_vocab(corpus, max_size=v.max_size, min_count=v.min_count)
         stats = corpus.stats.as_dict()
         self.extra_metrics["train_corpus"] = stats
         self.say(
-            f"Corpus {paths['train']}: {stats['sentences']:,} sentences, {stats['tokens']:,} tokens in "
+            f"Corpus {paths.train}: {stats['sentences']:,} sentences, {stats['tokens']:,} tokens in "
             f"{stats['files']} file(s); skipped {stats['blank']:,} blank and {stats['undecodable']:,} undecodable "
             f"line(s), {stats['malformed']:,} malformed record(s); {stats['long_split']:,} long sentence(s) split "
             f"({time.time() - start:.1f}s)"
@@ -198,33 +244,192 @@ class Run:
         return vocab
 
     def _dev_batches(self) -> List[List[List[str]]]:
-        dev = self.config["paths"].get("dev")
+        dev = self.settings.paths.dev
         if not dev:
             return []
         corpus = self._corpus(dev)
-        sentences = take(corpus, int(self.config["corpus"]["dev_max_sentences"]))
+        sentences = take(corpus, self.settings.corpus.dev_max_sentences)
         stats = corpus.stats.as_dict()
         self.say(f"Dev corpus {dev}: {len(sentences):,} sentences used; skipped {stats['blank']:,} blank and "
                  f"{stats['undecodable']:,} undecodable line(s)")
         self.dev_sentences = sentences
-        return list(batches_by_tokens(sentences, int(self.T["batch_tokens"]), seed=0, buffer_size=max(1, len(sentences)), shuffle=False))
+        return list(batches_by_tokens(sentences, self.T.batch_tokens, seed=0, buffer_size=max(1, len(sentences)), shuffle=False))
+
+    def _build_data(self, resuming: bool) -> None:
+        self.vocab = self._make_vocab(resuming)
+        if self.ctx.is_main and not resuming:
+            self.vocab.to_file(self.output / "vocab.txt")
+        self.dev_batches = self._dev_batches()
+        if not resuming and self.dev_batches and self.vocab.counts is not None:
+            self.extra_metrics["unigram_perplexity"] = self.vocab.unigram_perplexity(self.dev_sentences)
+
+    def _build_model(self, resuming: bool) -> Tuple[LanguageModel, nn.Module, torch.optim.Optimizer, "torch.amp.GradScaler"]:
+        """The model (seeded), its optimizer and gradient scaler, restored from the checkpoint on --resume;
+        plus the module that trains (the model itself, or its DistributedDataParallel wrapper)."""
+        m, s, ctx = self.settings.model, self.settings.softmax, self.ctx
+        options = m.bilm_options()
+        options.extra.update({"bidirectional": True, "dropout": m.dropout, "n_tokens_vocab": len(self.vocab)})
+        torch.manual_seed(self.T.seed)
+        bilm = TrainingBiLM(options, dropout=m.dropout)
+        head = make_head(s.type, options.projection_dim, len(self.vocab), n_samples=s.n_samples,
+                         cutoffs=list(s.cutoffs), div_value=s.div_value)
+        model = LanguageModel(bilm, head, dropout=m.dropout).to(ctx.device)
+        optimizer = self._optimizer(model.parameters())
+        self._params = [p for p in model.parameters() if p.requires_grad]  # what gradient clipping sees
+        scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.T.precision == "fp16")
+        if resuming:
+            self._restore(model, optimizer, scaler)
+            if ctx.is_main:
+                self._write_config()
+        n_params = sum(p.numel() for p in model.parameters())
+        self.say(f"Model: biLM {options.lstm_dim}x{options.n_layers} proj {options.projection_dim}, "
+                 f"{options.n_filters} char filters, {options.n_highway} highway; {s.type} softmax over "
+                 f"{len(self.vocab):,} tokens; {n_params / 1e6:.2f}M parameters; device {ctx.device}"
+                 + (f"; {ctx.world_size} processes" if ctx.distributed else ""))
+        self.log_event("start", step=self.state["step"], resumed=resuming, world_size=ctx.world_size,
+                       parameters=n_params, vocab_size=len(self.vocab))
+        trainer: nn.Module = model
+        if ctx.distributed:
+            trainer = nn.parallel.DistributedDataParallel(
+                model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                find_unused_parameters=s.type == "adaptive",
+            )
+        return model, trainer, optimizer, scaler
 
     def _optimizer(self, params) -> torch.optim.Optimizer:
-        name, lr = str(self.T["optimizer"]).lower(), float(self.T["learning_rate"])
-        if name == "adagrad":
-            return torch.optim.Adagrad(params, lr=lr, initial_accumulator_value=float(self.T["initial_accumulator_value"]))
-        if name == "adam":
-            return torch.optim.Adam(params, lr=lr)
-        raise PretrainError(f"training.optimizer must be 'adagrad' or 'adam', not {name!r}")
+        if self.T.optimizer == "adagrad":
+            return torch.optim.Adagrad(params, lr=self.T.learning_rate, initial_accumulator_value=self.T.initial_accumulator_value)
+        return torch.optim.Adam(params, lr=self.T.learning_rate)  # check_config allows only these two
 
     def _autocast(self):
-        precision = str(self.T["precision"]).lower()
-        if precision == "fp32":
+        if self.T.precision == "fp32":
             return nullcontext()
-        if precision in ("bf16", "fp16"):
-            dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-            return torch.autocast(self.ctx.device.type, dtype=dtype)
-        raise PretrainError(f"training.precision must be fp32, bf16 or fp16, not {precision!r}")
+        return torch.autocast(self.ctx.device.type, dtype=torch.bfloat16 if self.T.precision == "bf16" else torch.float16)
+
+    # ---- the data ----------------------------------------------------------------------------------
+    def _batches(self) -> Iterator[Optional[Tuple[int, List[List[str]]]]]:
+        """This process's training batches from the saved position on, as (index in the epoch, batch); None
+        after each epoch, once state["epoch"] has advanced. The order is a pure function of the corpus, the
+        seed and the epoch, so a resumed run skips exactly the batches the checkpoint had consumed."""
+        ctx = self.ctx
+        while True:
+            epoch, skip = self.state["epoch"], self.state["batch_in_epoch"]
+            corpus = self._corpus(self.settings.paths.train)
+            stream = batches_by_tokens(corpus, self.T.batch_tokens, seed=self.T.seed * 7919 + epoch,
+                                       buffer_size=self.settings.corpus.buffer_size,
+                                       max_batch_size=self.T.max_batch_size)
+            progressed = False
+            for index, group in enumerate(grouped(stream, ctx.world_size)):
+                if index >= skip:
+                    progressed = True
+                    yield index, group[ctx.rank]
+            if not progressed and skip == 0:
+                raise PretrainError(f"The training corpus {self.settings.paths.train} yields no batches "
+                                    f"(empty, or fewer batches than processes).")
+            if ctx.is_main and epoch == 0:
+                self.log_event("corpus", split="train-epoch", step=self.state["step"], **corpus.stats.as_dict())
+            self.say(f"Epoch {epoch} done at step {self.state['step']}")
+            self.state["epoch"] = epoch + 1
+            self.state["batch_in_epoch"] = 0
+            yield None
+
+    # ---- training -----------------------------------------------------------------------------------
+    def _train_step(self, trainer: nn.Module, optimizer: torch.optim.Optimizer, scaler, index: int,
+                    batch: List[List[str]]) -> float:
+        """One optimizer step on this process's batch (gradients averaged over processes by DDP); the state
+        then counts the step, the batch and the tokens of all processes. Returns the gradient norm."""
+        ctx, step = self.ctx, self.state["step"]
+        torch.manual_seed(step_seed(self.T.seed, step, ctx.rank))
+        char_ids = torch.from_numpy(batch_to_char_ids(batch, self.settings.model.max_characters_per_token)).to(ctx.device)
+        targets = self.vocab.target_ids(batch).to(ctx.device)
+        with self._autocast():
+            loss, _, _ = trainer(char_ids, targets)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        grad_clip = self.T.grad_clip
+        grad_norm = nn.utils.clip_grad_norm_(self._params, grad_clip) if grad_clip > 0 else torch.zeros(())
+        stats = torch.tensor([float(loss.detach()), float(sum(len(x) for x in batch)),
+                              0.0 if (torch.isfinite(loss) and torch.isfinite(grad_norm)) else 1.0],
+                             dtype=torch.float64, device=ctx.device)
+        ctx.all_reduce_sum(stats)
+        if stats[2] > 0 and not scaler.is_enabled():
+            self._diverged(step, float(loss.detach()), float(grad_norm))
+        scaler.step(optimizer)
+        scaler.update()
+        self.state["step"] = step + 1
+        self.state["batch_in_epoch"] = index + 1
+        self.state["tokens"] += int(stats[1])
+        self.state["elapsed"] = time.time() - self._t_start
+        w = self._window
+        w["loss_sum"] += float(stats[0]) / ctx.world_size
+        w["loss_n"] += 1
+        w["tokens"] += int(stats[1])
+        return float(grad_norm)
+
+    def _stop_reason(self) -> Optional[str]:
+        """The one place the limits are compared with the state: the first limit reached, or None. The same
+        answer on every process (the wall clock may differ between them, so any process's 'stop' stops all)."""
+        T, state = self.T, self.state
+        reason = None
+        if T.max_steps and state["step"] >= T.max_steps:
+            reason = f"max_steps={T.max_steps}"
+        elif T.max_tokens and state["tokens"] >= T.max_tokens:
+            reason = f"max_tokens={T.max_tokens}"
+        elif T.max_seconds and state["elapsed"] >= T.max_seconds:
+            reason = f"max_seconds={T.max_seconds:g}"
+        elif T.max_epochs and state["epoch"] >= T.max_epochs:
+            reason = f"max_epochs={T.max_epochs}"
+        if self.ctx.broadcast_flag(reason is not None) and reason is None:
+            reason = f"max_seconds={T.max_seconds:g}"  # only the wall clock differs between processes
+        return reason
+
+    def _after_step(self, model: LanguageModel, optimizer, scaler, grad_norm: float, stop: Optional[str]) -> None:
+        """Progress line, then: a stop signal saves a checkpoint and ends the run; otherwise the periodic
+        evaluation and checkpoint (skipped at the last step: _finish does both)."""
+        step, T = self.state["step"], self.T
+        if T.log_every and step % T.log_every == 0:
+            self._log_progress(grad_norm)
+        if self.ctx.broadcast_flag(self._signalled is not None):
+            self.save(model, optimizer, scaler)
+            name = signal.Signals(self._signalled).name if self._signalled else "a signal on another process"
+            raise PretrainInterrupted(
+                f"Stopped by {name} after step {step}; checkpoint saved in {ckpt.checkpoint_path(self.output)}. "
+                "Run the same command with --resume to continue."
+            )
+        if stop is None and T.eval_every and step % T.eval_every == 0:
+            self._record_eval(model)
+        if stop is None and T.checkpoint_every and step % T.checkpoint_every == 0:
+            self.save(model, optimizer, scaler)
+
+    def _run(self) -> Dict[str, Any]:
+        if self.T.threads > 0:
+            torch.set_num_threads(self.T.threads)
+        resuming = self._prepare_output()
+        self._build_data(resuming)
+        model, trainer, optimizer, scaler = self._build_model(resuming)
+        if not resuming and self.dev_batches and self.T.eval_every > 0 and self.T.eval_at_start:
+            self._record_eval(model)
+
+        self._t_start = time.time() - self.state["elapsed"]
+        self._first = {"step": self.state["step"], "tokens": self.state["tokens"], "time": time.time()}
+        self._window["time"] = time.time()
+        self._last_ckpt_step = self.state["step"] if resuming else -1
+        batches = self._batches()
+        stop = self._stop_reason()  # e.g. --resume of a finished run
+        model.train()
+        self._in_loop = True  # from here a SIGINT/SIGTERM saves a checkpoint before stopping
+        while stop is None:
+            item = next(batches)
+            if item is None:  # an epoch ended
+                stop = self._stop_reason()
+                continue
+            index, batch = item
+            grad_norm = self._train_step(trainer, optimizer, scaler, index, batch)
+            stop = self._stop_reason()
+            self._after_step(model, optimizer, scaler, grad_norm, stop)
+        self._in_loop = False
+        return self._finish(model, optimizer, scaler, stop)
 
     # ---- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, model: LanguageModel) -> Optional[Dict[str, Any]]:
@@ -260,10 +465,15 @@ class Run:
         if result is None:
             return
         self.history.append(result)
+        if self.best is None or result["perplexity"] < self.best["perplexity"]:
+            self.best = dict(result)
+            if self.ctx.is_main:  # a copy, not a view: training goes on updating the model in place
+                self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         base = self.extra_metrics.get("unigram_perplexity")
         base_txt = f" (unigram baseline {base:.1f})" if base else ""
+        best_txt = "" if self.best["step"] == result["step"] else f"; best {self.best['perplexity']:.2f} at step {self.best['step']}"
         self.say(f"  dev @ step {result['step']}: perplexity fwd {result['forward_perplexity']:.2f}  "
-                 f"bwd {result['backward_perplexity']:.2f}  avg {result['perplexity']:.2f}{base_txt}")
+                 f"bwd {result['backward_perplexity']:.2f}  avg {result['perplexity']:.2f}{base_txt}{best_txt}")
         self.log_event("eval", **result)
         self.write_metrics()
 
@@ -271,6 +481,8 @@ class Run:
     def save(self, model: LanguageModel, optimizer, scaler) -> None:
         if not self.ctx.is_main:
             return
+        step = self.state["step"]
+        best_is_now = self.best is not None and self.best["step"] == step
         state = {
             "format": 1,
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -284,9 +496,15 @@ class Run:
             "torch_rng": torch.get_rng_state(),
             # dropout on a GPU draws from the device's generator: exact resume needs its state too
             "cuda_rng": torch.cuda.get_rng_state(self.ctx.device) if self.ctx.device.type == "cuda" else None,
+            # The best weights live in the checkpoint (not in a file of their own), so a kill -9 between two
+            # checkpoints can never leave best weights that a resumed run does not know the step of.
+            # None: they are "model" above (the best evaluation is this step's), stored once.
+            "best": self.best,
+            "best_model": None if best_is_now else self.best_weights,
         }
         ckpt.save_checkpoint(self.output, state)
-        self.log_event("checkpoint", step=self.state["step"])
+        self._last_ckpt_step = step
+        self.log_event("checkpoint", step=step)
 
     def _write_config(self) -> None:
         text = self.config.to_str()
@@ -314,12 +532,16 @@ class Run:
                                 f"{self.output / 'vocab.txt'} (was vocab.txt edited?): {str(err)[:300]}") from err
         optimizer.load_state_dict(saved["optimizer"])
         for group in optimizer.param_groups:  # the configured learning rate wins (it may be changed on resume)
-            group["lr"] = float(self.T["learning_rate"])
+            group["lr"] = self.T.learning_rate
         if saved.get("scaler") and scaler.is_enabled():
             scaler.load_state_dict(saved["scaler"])
         self.state.update(saved["state"])
         self.history = list(saved.get("history", []))
         self.extra_metrics.update(saved.get("extra_metrics", {}))
+        self.best = saved.get("best")
+        if self.best is not None and self.ctx.is_main:
+            weights = saved.get("best_model") or saved["model"]
+            self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
         # the checkpoint is loaded onto the training device, but generator states are CPU byte tensors
         torch.set_rng_state(saved["torch_rng"].cpu())
         if saved.get("cuda_rng") is not None and self.ctx.device.type == "cuda":
@@ -338,6 +560,56 @@ class Run:
             ckpt.atomic_write(self.output / "log.jsonl", lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
         self.say(f"Resumed from {ckpt.checkpoint_path(self.output)} at step {self.state['step']} "
                  f"(epoch {self.state['epoch']}, batch {self.state['batch_in_epoch']})")
+
+    # ---- the end ------------------------------------------------------------------------------------
+    def _finish(self, model: LanguageModel, optimizer, scaler, stop_reason: str) -> Dict[str, Any]:
+        """Final evaluation and checkpoint, then (rank 0) the export of the configured weights, metrics,
+        training curve and summary."""
+        self.state["elapsed"] = time.time() - self._t_start
+        self._record_eval(model)
+        self.save(model, optimizer, scaler)
+        result: Dict[str, Any] = {"stop_reason": stop_reason}
+        if not self.ctx.is_main:
+            return result
+        exported = self._export(model)
+        final = {"stop_reason": stop_reason, "exported": exported}
+        if exported["dev"] is not None:
+            final["dev"] = exported["dev"]  # "dev" describes the weights beside metrics.json
+        self.write_metrics(final)
+        from .plot import plot_training_curve
+
+        problem = plot_training_curve(self.output / "log.jsonl", self.output / "metrics.json", self.output / "training_curve.png")
+        if problem:
+            self.say(problem)
+        self.log_event("end", step=self.state["step"], stop_reason=stop_reason, elapsed=self.state["elapsed"])
+        summary = f"Done ({stop_reason}): {self.state['step']} steps, {self.state['tokens']:,} tokens in {_fmt_time(self.state['elapsed'])}"
+        dev = exported["dev"]
+        if dev:
+            summary += f"; dev perplexity {dev['perplexity']:.2f} (fwd {dev['forward_perplexity']:.2f}, bwd {dev['backward_perplexity']:.2f})"
+        self.say(summary)
+        which = (f"the {exported['weights']} weights, step {exported['step']}"
+                 + (" (the best dev evaluation)" if exported["weights"] == "best" else ""))
+        self.say(f"Exported {self.output}/options.json, weights.hdf5, vocab.txt ({which}); metrics in metrics.json")
+        result.update(json.loads((self.output / "metrics.json").read_text(encoding="utf8")))
+        return result
+
+    def _export(self, model: LanguageModel) -> Dict[str, Any]:
+        """Export the best dev evaluation's weights (training.export = "best", with a dev set) or the last
+        step's, and say which step they are from."""
+        last_dev = self.history[-1] if self.history and self.history[-1]["step"] == self.state["step"] else None
+        if self.T.export == "best" and self.best is not None:
+            which, step, dev = "best", self.best["step"], self.best
+            if step != self.state["step"]:
+                model.load_state_dict(self.best_weights)  # the run is over: the final checkpoint is written
+        else:
+            which, step, dev = "last", self.state["step"], last_dev
+        s = self.settings.softmax
+        extra = {"n_train_tokens": self.state["tokens"], "n_epochs": self.state["epoch"],
+                 "all_clip_norm_val": self.T.grad_clip, "n_negative_samples_batch": s.n_samples if s.type == "sampled" else None,
+                 "softmax": s.type, "exported_step": step}
+        export_pretrained(self.output, model.bilm, self.vocab, model.head, extra=extra)
+        self.log_event("export", weights=which, step=step, perplexity=dev["perplexity"] if dev else None)
+        return {"weights": which, "step": step, "dev": dev}
 
     # ---- main ---------------------------------------------------------------------------------------
     def run(self) -> Dict[str, Any]:
@@ -374,222 +646,42 @@ class Run:
 
         return restore
 
-    def _refuse_to_replace_exported_files(self) -> None:
-        """A fresh run writes vocab.txt at once and options.json + weights.hdf5 at the end. Without a
-        checkpoint those files are not this tool's run to continue: they may be published weights placed
-        where README says (training/elmo), so they are replaced only when the user says so."""
-        existing = [name for name in EXPORTED_FILES if (self.output / name).exists()]
-        if existing and not self.overwrite:
-            raise PretrainError(
-                f"{self.output} already holds {', '.join(existing)} and no checkpoint of a run to resume, so a new "
-                "run would replace them. Choose another --output, or pass --overwrite to replace them."
-            )
-
-    def _run(self) -> Dict[str, Any]:
-        T, ctx = self.T, self.ctx
-        self._check_paths()
-        if int(T["threads"]) > 0:
-            torch.set_num_threads(int(T["threads"]))
-        self.output.mkdir(parents=True, exist_ok=True)
-        has_checkpoint = ckpt.checkpoint_path(self.output).is_file()
-        if has_checkpoint and not self.resume:
-            raise PretrainError(f"{self.output} already holds a checkpoint: pass --resume to continue it, or choose another --output.")
-        resuming = self.resume and has_checkpoint
-        if not resuming:
-            self._refuse_to_replace_exported_files()
-        if self.resume and not has_checkpoint:
-            self.say(f"--resume: no checkpoint in {self.output} yet; starting from scratch.")
-        if ctx.is_main:
-            ckpt.remove_stale_temporaries(self.output)
-            if not resuming:
-                (self.output / "log.jsonl").unlink(missing_ok=True)
-                self._write_config()  # on --resume, only once the checkpoint has accepted this config
-        seed = int(T["seed"])
-        self.vocab = self._make_vocab(resuming)
-        if ctx.is_main and not resuming:
-            self.vocab.to_file(self.output / "vocab.txt")
-        self.dev_batches = self._dev_batches()
-        if not resuming and self.dev_batches and self.vocab.counts is not None:
-            self.extra_metrics["unigram_perplexity"] = self.vocab.unigram_perplexity(self.dev_sentences)
-
-        options = bilm_options(self.config)
-        options.extra.update({"bidirectional": True, "dropout": float(self.config["model"]["dropout"]),
-                              "n_tokens_vocab": len(self.vocab)})
-        torch.manual_seed(seed)
-        bilm = TrainingBiLM(options, dropout=float(self.config["model"]["dropout"]))
-        s = self.config["softmax"]
-        head = make_head(str(s["type"]), options.projection_dim, len(self.vocab), n_samples=int(s["n_samples"]),
-                         cutoffs=list(s["cutoffs"]), div_value=float(s["div_value"]))
-        model = LanguageModel(bilm, head, dropout=float(self.config["model"]["dropout"])).to(ctx.device)
-        optimizer = self._optimizer(model.parameters())
-        scaler = torch.amp.GradScaler(ctx.device.type, enabled=str(T["precision"]).lower() == "fp16")
-        if resuming:
-            self._restore(model, optimizer, scaler)
-            if ctx.is_main:
-                self._write_config()
-        n_params = sum(p.numel() for p in model.parameters())
-        self.say(f"Model: biLM {options.lstm_dim}x{options.n_layers} proj {options.projection_dim}, "
-                 f"{options.n_filters} char filters, {options.n_highway} highway; {s['type']} softmax over "
-                 f"{len(self.vocab):,} tokens; {n_params / 1e6:.2f}M parameters; device {ctx.device}"
-                 + (f"; {ctx.world_size} processes" if ctx.distributed else ""))
-        self.log_event("start", step=self.state["step"], resumed=resuming, world_size=ctx.world_size,
-                       parameters=n_params, vocab_size=len(self.vocab))
-        if ctx.distributed:
-            ddp_model = nn.parallel.DistributedDataParallel(
-                model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-                find_unused_parameters=str(s["type"]) == "adaptive",
-            )
-        else:
-            ddp_model = model
-        if not resuming and self.dev_batches and int(T["eval_every"]) > 0 and bool(T["eval_at_start"]):
-            self._record_eval(model)
-
-        max_steps, max_epochs, max_seconds = int(T["max_steps"]), int(T["max_epochs"]), float(T["max_seconds"])
-        if not (max_steps or max_epochs or max_seconds):
-            raise PretrainError("Set at least one of training.max_steps, training.max_epochs, training.max_seconds.")
-        log_every, ckpt_every, eval_every = int(T["log_every"]), int(T["checkpoint_every"]), int(T["eval_every"])
-        grad_clip, batch_tokens = float(T["grad_clip"]), int(T["batch_tokens"])
-        max_chars = options.max_characters_per_token
-        params = [p for p in model.parameters() if p.requires_grad]
-        t_start = time.time() - self.state["elapsed"]
-        self._first_step, self._t_first = self.state["step"], time.time()
-        t_log, tok_log = time.time(), 0
-        loss_sum, loss_n = 0.0, 0
-        last_ckpt_step = self.state["step"] if resuming else -1
-        stop_reason = None
-        if max_steps and self.state["step"] >= max_steps:  # e.g. --resume of a finished run
-            stop_reason = f"max_steps={max_steps}"
-        elif max_seconds and self.state["elapsed"] >= max_seconds:
-            stop_reason = f"max_seconds={max_seconds:g}"
-        model.train()
-        self._in_loop = True  # from here a SIGINT/SIGTERM saves a checkpoint before stopping
-        while stop_reason is None:
-            epoch = self.state["epoch"]
-            if max_epochs and epoch >= max_epochs:
-                stop_reason = f"max_epochs={max_epochs}"
-                break
-            corpus = self._corpus(self.config["paths"]["train"])
-            stream = batches_by_tokens(corpus, batch_tokens, seed=seed * 7919 + epoch,
-                                       buffer_size=int(self.config["corpus"]["buffer_size"]),
-                                       max_batch_size=int(T["max_batch_size"]))
-            skip = self.state["batch_in_epoch"]
-            progressed = False
-            for index, group in enumerate(grouped(stream, ctx.world_size)):
-                if index < skip:
-                    continue
-                progressed = True
-                batch = group[ctx.rank]
-                step = self.state["step"]
-                torch.manual_seed(step_seed(seed, step, ctx.rank))
-                char_ids = torch.from_numpy(batch_to_char_ids(batch, max_chars)).to(ctx.device)
-                targets = self.vocab.target_ids(batch).to(ctx.device)
-                with self._autocast():
-                    loss, _, _ = ddp_model(char_ids, targets)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                grad_norm = nn.utils.clip_grad_norm_(params, grad_clip) if grad_clip > 0 else torch.zeros(())
-                n_tokens = sum(len(x) for x in batch)
-                stats = torch.tensor([float(loss.detach()), float(n_tokens),
-                                      0.0 if (torch.isfinite(loss) and torch.isfinite(grad_norm)) else 1.0],
-                                     dtype=torch.float64, device=ctx.device)
-                ctx.all_reduce_sum(stats)
-                if stats[2] > 0 and not scaler.is_enabled():
-                    self._diverged(step, float(loss.detach()), float(grad_norm), last_ckpt_step)
-                scaler.step(optimizer)
-                scaler.update()
-                mean_loss = float(stats[0]) / ctx.world_size
-                self.state["step"] = step + 1
-                self.state["batch_in_epoch"] = index + 1
-                self.state["tokens"] += int(stats[1])
-                self.state["elapsed"] = time.time() - t_start
-                loss_sum, loss_n, tok_log = loss_sum + mean_loss, loss_n + 1, tok_log + int(stats[1])
-                step = self.state["step"]
-                if log_every and step % log_every == 0:
-                    now = time.time()
-                    tps = tok_log / max(now - t_log, 1e-9)
-                    avg = loss_sum / loss_n
-                    self._progress(step, avg, tps, max_steps, max_seconds, str(s["type"]))
-                    self.log_event("train", step=step, epoch=epoch, loss=avg, perplexity=math.exp(min(avg, 50.0)),
-                                   tokens_per_second=tps, grad_norm=float(grad_norm), tokens=self.state["tokens"],
-                                   elapsed=self.state["elapsed"])
-                    t_log, tok_log, loss_sum, loss_n = now, 0, 0.0, 0
-                done = bool(max_steps and step >= max_steps) or bool(max_seconds and self.state["elapsed"] >= max_seconds)
-                done = ctx.broadcast_flag(done)  # identical stop decision on every rank
-                if ctx.broadcast_flag(self._signalled is not None):
-                    self.save(model, optimizer, scaler)
-                    name = signal.Signals(self._signalled).name if self._signalled else "a signal on another process"
-                    raise PretrainInterrupted(
-                        f"Stopped by {name} after step {step}; checkpoint saved in {ckpt.checkpoint_path(self.output)}. "
-                        "Run the same command with --resume to continue."
-                    )
-                if eval_every and step % eval_every == 0 and not done:
-                    self._record_eval(model)
-                if ckpt_every and step % ckpt_every == 0 and not done:
-                    self.save(model, optimizer, scaler)
-                    last_ckpt_step = step
-                if done:
-                    stop_reason = f"max_steps={max_steps}" if max_steps and step >= max_steps else f"max_seconds={max_seconds:g}"
-                    break
-            else:
-                if not progressed and skip == 0:
-                    raise PretrainError(f"The training corpus {self.config['paths']['train']} yields no batches "
-                                        f"(empty, or fewer batches than processes).")
-                if ctx.is_main and epoch == 0:
-                    self.log_event("corpus", split="train-epoch", step=self.state["step"], **corpus.stats.as_dict())
-                self.say(f"Epoch {epoch} done at step {self.state['step']}")
-                self.state["epoch"] = epoch + 1
-                self.state["batch_in_epoch"] = 0
-        self._in_loop = False
-        self.state["elapsed"] = time.time() - t_start
-        self._record_eval(model)
-        self.save(model, optimizer, scaler)
-        result: Dict[str, Any] = {"stop_reason": stop_reason}
-        if ctx.is_main:
-            extra = {"n_train_tokens": self.state["tokens"], "n_epochs": self.state["epoch"],
-                     "all_clip_norm_val": grad_clip, "n_negative_samples_batch": int(s["n_samples"]) if s["type"] == "sampled" else None,
-                     "softmax": str(s["type"])}
-            export_pretrained(self.output, model.bilm, self.vocab, model.head, extra=extra)
-            self.write_metrics({"stop_reason": stop_reason})
-            from .plot import plot_training_curve
-
-            problem = plot_training_curve(self.output / "log.jsonl", self.output / "metrics.json", self.output / "training_curve.png")
-            if problem:
-                self.say(problem)
-            self.log_event("end", step=self.state["step"], stop_reason=stop_reason, elapsed=self.state["elapsed"])
-            last = self.history[-1] if self.history else None
-            summary = f"Done ({stop_reason}): {self.state['step']} steps, {self.state['tokens']:,} tokens in {_fmt_time(self.state['elapsed'])}"
-            if last:
-                summary += f"; dev perplexity {last['perplexity']:.2f} (fwd {last['forward_perplexity']:.2f}, bwd {last['backward_perplexity']:.2f})"
-            self.say(summary)
-            self.say(f"Exported {self.output}/options.json, weights.hdf5, vocab.txt; metrics in metrics.json")
-            result.update(json.loads((self.output / "metrics.json").read_text(encoding="utf8")))
-        return result
-
-    def _progress(self, step: int, loss: float, tps: float, max_steps: int, max_seconds: float, kind: str) -> None:
-        elapsed = self.state["elapsed"]
-        parts = [f"step {step:>6}" + (f"/{max_steps}" if max_steps else "")]
-        if max_steps or max_seconds:
-            frac = max(step / max_steps if max_steps else 0.0, min(1.0, elapsed / max_seconds) if max_seconds else 0.0)
-            bar = "#" * int(20 * frac)
-            parts.append(f"[{bar:<20}] {frac:4.0%}")
-        label = "loss (sampled)" if kind == "sampled" else "loss"
+    # ---- progress and errors ------------------------------------------------------------------------
+    def _log_progress(self, grad_norm: float) -> None:
+        """The progress line and a "train" log row for the steps since the last one."""
+        w, state, T = self._window, self.state, self.T
+        now = time.time()
+        tps = w["tokens"] / max(now - w["time"], 1e-9)
+        loss = w["loss_sum"] / max(w["loss_n"], 1)
+        step, elapsed = state["step"], state["elapsed"]
+        parts = [f"step {step:>6}" + (f"/{T.max_steps}" if T.max_steps else "")]
+        fractions = [step / T.max_steps if T.max_steps else 0.0, state["tokens"] / T.max_tokens if T.max_tokens else 0.0,
+                     min(1.0, elapsed / T.max_seconds) if T.max_seconds else 0.0]
+        if T.max_steps or T.max_tokens or T.max_seconds:
+            frac = min(1.0, max(fractions))
+            parts.append(f"[{'#' * int(20 * frac):<20}] {frac:4.0%}")
+        label = "loss (sampled)" if self.settings.softmax.type == "sampled" else "loss"
         parts.append(f"{label} {loss:.3f}  ppl {math.exp(min(loss, 50.0)):.1f}")
         parts.append(f"{tps:,.0f} tok/s")
         parts.append(f"elapsed {_fmt_time(elapsed)}")
-        remaining = []
-        if max_steps and step:
-            done_here = step - self._first_step  # steps (and time) of this process, not of earlier runs
-            remaining.append((time.time() - self._t_first) / done_here * (max_steps - step) if done_here > 0 else float("inf"))
-        if max_seconds:
-            remaining.append(max_seconds - elapsed)
-        if remaining and min(remaining) < float("inf"):
+        # time left by each limit, at this process's own rate (earlier runs of a resumed output excluded)
+        spent, remaining = now - self._first["time"], []
+        for limit, done, first in ((T.max_steps, step, self._first["step"]), (T.max_tokens, state["tokens"], self._first["tokens"])):
+            if limit and done > first:
+                remaining.append(spent / (done - first) * max(0, limit - done))
+        if T.max_seconds:
+            remaining.append(T.max_seconds - elapsed)
+        if remaining:
             parts.append(f"eta {_fmt_time(min(remaining))}")
         self.say("  ".join(parts))
+        self.log_event("train", step=step, epoch=state["epoch"], loss=loss, perplexity=math.exp(min(loss, 50.0)),
+                       tokens_per_second=tps, grad_norm=grad_norm, tokens=state["tokens"], elapsed=elapsed)
+        self._window = {"time": now, "tokens": 0, "loss_sum": 0.0, "loss_n": 0}
 
-    def _diverged(self, step: int, loss: float, grad_norm: float, last_ckpt_step: int) -> None:
-        kept = (f"the last good checkpoint (step {last_ckpt_step}) in {ckpt.checkpoint_path(self.output)} is kept"
-                if last_ckpt_step >= 0 else "no checkpoint had been written yet")
+    def _diverged(self, step: int, loss: float, grad_norm: float) -> None:
+        last = self._last_ckpt_step
+        kept = (f"the last good checkpoint (step {last}) in {ckpt.checkpoint_path(self.output)} is kept"
+                if last >= 0 else "no checkpoint had been written yet")
         message = (f"Training diverged: loss {loss} / gradient norm {grad_norm} is not finite at step {step + 1}. "
                    f"Stopped without applying that update; {kept}. Lower training.learning_rate, set "
                    f"training.grad_clip, or use precision fp32.")
