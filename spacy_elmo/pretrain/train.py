@@ -587,9 +587,9 @@ class Run:
         if dev:
             summary += f"; dev perplexity {dev['perplexity']:.2f} (fwd {dev['forward_perplexity']:.2f}, bwd {dev['backward_perplexity']:.2f})"
         self.say(summary)
-        which = (f"the {exported['weights']} weights, step {exported['step']}"
-                 + (" (the best dev evaluation)" if exported["weights"] == "best" else ""))
-        self.say(f"Exported {self.output}/options.json, weights.hdf5, vocab.txt ({which}); metrics in metrics.json")
+        which = "the best dev evaluation" if exported["weights"] == "best" else "the last step"
+        self.say(f"Exported {self.output}/options.json, weights.hdf5, vocab.txt: the weights of step {exported['step']}, "
+                 f"{which} (training.export = {self.T.export!r}); metrics in metrics.json")
         result.update(json.loads((self.output / "metrics.json").read_text(encoding="utf8")))
         return result
 

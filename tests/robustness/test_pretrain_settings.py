@@ -1,9 +1,12 @@
 """`python -m spacy_elmo pretrain` with wrong settings, damaged files and odd directories: a message
 naming the problem and exit code 1, and nothing written that the user did not ask for."""
+import dataclasses
 import shutil
 
 import pytest
+from confection import Config
 
+from spacy_elmo.pretrain.config import DEFAULT_CONFIG, ConfigError, Settings, flat, load_config
 from tests.pretrain.helpers import TINY_CONFIG, make_corpus, pretrain_args, run_cli
 
 QUICK = ("--training.max_steps", "2", "--training.eval_every", "0", "--training.checkpoint_every", "0",
@@ -40,6 +43,8 @@ def _fails(capsys, *args) -> str:
         (("--training.batch_tokens", "0"), "training.batch_tokens is 0; it must be at least 1"),
         (("--model.n_highway", "-1"), "char_cnn.n_highway is -1"),
         (("--training.max_steps", "0", "--training.max_epochs", "0"), "set at least one of training.max_steps"),
+        (("--training.max_tokens", "-1"), "training.max_tokens is -1; it must be at least 0"),
+        (("--training.export", "first"), "training.export is 'first'; use one of best, last"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(corpus, tmp_path, capsys, override, message):
@@ -104,3 +109,27 @@ def test_resume_with_an_edited_vocab_is_refused(finished, corpus, tmp_path, caps
     (out / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf8")
     text = _fails(capsys, *pretrain_args(corpus, out, *QUICK, "--training.max_steps", "4", "--resume"))
     assert "is not the vocabulary the checkpoint was trained with" in text
+
+
+def test_settings_are_typed_dataclasses_with_exactly_the_config_keys():
+    """The training loop reads Settings, never the raw config: its fields must be the config's keys."""
+    settings = Settings.from_config(load_config(TINY_CONFIG, {"training.max_seconds": 90, "training.precision": "BF16",
+                                                              "training.learning_rate": 1}))
+    fields = {f"{section.name}.{f.name}" for section in dataclasses.fields(Settings)
+              for f in dataclasses.fields(getattr(settings, section.name))}
+    assert fields == set(flat(Config().from_str(DEFAULT_CONFIG)))
+    t = settings.training
+    assert t.max_seconds == 90.0 and isinstance(t.max_seconds, float)  # an int where a number is allowed
+    assert t.learning_rate == 1.0 and isinstance(t.learning_rate, float)
+    assert t.precision == "bf16" and t.max_steps == 300 and t.max_tokens == 0 and t.export == "best"
+    assert settings.model.filters == ((1, 16), (2, 16), (3, 32)) and settings.softmax.cutoffs == ()
+    assert settings.model.bilm_options().lstm_dim == 64
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.max_steps = 5  # type: ignore[misc]
+
+
+def test_settings_from_an_unchecked_config_name_the_nearest_key():
+    config = load_config(TINY_CONFIG)
+    config["training"]["max_tokenz"] = 10
+    with pytest.raises(ConfigError, match="unknown setting 'training.max_tokenz' \\(did you mean 'training.max_tokens'\\?\\)"):
+        Settings.from_config(config)

@@ -1,0 +1,95 @@
+"""`python -m spacy_elmo pretrain`: a token budget that stops every machine at the same step, and the export
+of the best dev evaluation's weights (issue 10 item 1), both kept exact across --resume."""
+import json
+import shutil
+from pathlib import Path
+from typing import List
+
+import numpy
+import pytest
+import torch
+
+from spacy_elmo import load_bilm
+from spacy_elmo.pretrain.checkpoint import load_checkpoint
+from tests.pretrain.helpers import make_corpus, pretrain_args, read_hdf5, run_cli
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("synthetic"), n_train=400, n_dev=40)
+
+
+def _metrics(directory: Path) -> dict:
+    return json.loads((directory / "metrics.json").read_text(encoding="utf8"))
+
+
+def _rows(directory: Path, event: str) -> List[dict]:
+    rows = [json.loads(line) for line in (directory / "log.jsonl").read_text(encoding="utf8").splitlines()]
+    return [r for r in rows if r["event"] == event]
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    x, y = read_hdf5(a / "weights.hdf5"), read_hdf5(b / "weights.hdf5")
+    return x.keys() == y.keys() and all(numpy.array_equal(x[k], y[k]) for k in x)
+
+
+def test_max_tokens_stops_at_the_step_that_reaches_it_and_resumes_exactly(corpus, tmp_path):
+    only_tokens = ["--training.max_steps", 0, "--training.max_epochs", 0, "--training.eval_every", 0,
+                   "--training.checkpoint_every", 0, "--training.log_every", 1]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert run_cli(*pretrain_args(corpus, split, *only_tokens, "--training.max_tokens", 3000)) == 0
+    metrics = _metrics(split)
+    assert metrics["stop_reason"] == "max_tokens=3000"
+    tokens = [r["tokens"] for r in _rows(split, "train")]
+    assert tokens[-1] == metrics["train_tokens"] >= 3000 > tokens[-2]  # no step more than needed
+    # A larger budget on --resume continues to the same weights as a run given that budget at once.
+    assert run_cli(*pretrain_args(corpus, split, *only_tokens, "--training.max_tokens", 9000), "--resume") == 0
+    assert run_cli(*pretrain_args(corpus, straight, *only_tokens, "--training.max_tokens", 9000)) == 0
+    assert _metrics(split)["stop_reason"] == _metrics(straight)["stop_reason"] == "max_tokens=9000"
+    assert _metrics(split)["step"] == _metrics(straight)["step"] and _metrics(split)["epoch"] >= 2
+    assert _same_weights(split, straight)
+
+
+def test_export_best_keeps_the_best_dev_weights_through_resume(corpus, tmp_path):
+    common = ["--training.eval_every", 4, "--training.checkpoint_every", 4, "--training.log_every", 4]
+    first = tmp_path / "first"
+    assert run_cli(*pretrain_args(corpus, first, "--training.max_steps", 12, *common)) == 0
+    assert _metrics(first)["exported"] == {"weights": "best", "step": 12, "dev": _metrics(first)["history"][-1]}
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    shutil.copytree(first, straight)
+    shutil.copytree(first, split)
+    # Then a learning rate far too high: every later evaluation is worse than step 12's.
+    worse = ["--training.learning_rate", 0.2]
+    assert run_cli(*pretrain_args(corpus, straight, "--training.max_steps", 20, *common, *worse), "--resume") == 0
+    # The same run stopped at step 18: its checkpoint must carry step 12's weights besides its own.
+    assert run_cli(*pretrain_args(corpus, split, "--training.max_steps", 18, *common, *worse), "--resume") == 0
+    assert load_checkpoint(split)["best"]["step"] == 12
+    assert run_cli(*pretrain_args(corpus, split, "--training.max_steps", 20, *common, *worse), "--resume") == 0
+
+    for out in (straight, split):
+        metrics = _metrics(out)
+        history = {h["step"]: h["perplexity"] for h in metrics["history"]}
+        assert metrics["step"] == 20 and max(history) == 20 and history[20] > history[12] == min(history.values())
+        assert metrics["best_dev"]["step"] == metrics["exported"]["step"] == metrics["dev"]["step"] == 12
+        assert metrics["exported"]["weights"] == "best"
+        assert [(r["weights"], r["step"]) for r in _rows(out, "export")][-1] == ("best", 12)
+        assert json.loads((out / "options.json").read_text(encoding="utf8"))["exported_step"] == 12
+        assert _same_weights(out, first), out.name  # exactly step 12's weights, not step 20's
+    # training.export = "last" (it may change on --resume; resuming a finished run only re-exports)
+    assert run_cli(*pretrain_args(corpus, split, "--training.max_steps", 20, *common, *worse,
+                                  "--training.export", "last"), "--resume") == 0
+    metrics = _metrics(split)
+    assert metrics["step"] == 20 and metrics["exported"]["weights"] == "last" and metrics["exported"]["step"] == 20
+    assert metrics["dev"]["step"] == 20 and metrics["dev"]["perplexity"] > metrics["best_dev"]["perplexity"]
+    final = load_checkpoint(split)["model"]
+    exported = load_bilm(split / "options.json", split / "weights.hdf5")
+    for name, tensor in exported.state_dict().items():
+        assert torch.equal(tensor, final["bilm." + name]), name
+
+
+def test_export_best_without_a_dev_set_exports_the_last_step(corpus, tmp_path):
+    out = tmp_path / "nodev"
+    assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 3, "--paths.dev", "null",
+                                  "--training.checkpoint_every", 0)) == 0
+    metrics = _metrics(out)
+    assert metrics["exported"] == {"weights": "last", "step": 3, "dev": None} and metrics["best_dev"] is None
