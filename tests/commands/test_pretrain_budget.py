@@ -93,3 +93,12 @@ def test_export_best_without_a_dev_set_exports_the_last_step(corpus, tmp_path):
                                   "--training.checkpoint_every", 0)) == 0
     metrics = _metrics(out)
     assert metrics["exported"] == {"weights": "last", "step": 3, "dev": None} and metrics["best_dev"] is None
+
+
+def test_the_demo_biLM_is_bounded_by_tokens_not_wall_time():
+    """configs/pretrain_small.cfg (the demo's biLM): the same model on a slow or busy machine (issue 10)."""
+    from spacy_elmo.pretrain.config import Settings, load_config
+    from tests.pretrain.helpers import ROOT
+
+    training = Settings.from_config(load_config(ROOT / "configs" / "pretrain_small.cfg")).training
+    assert training.max_seconds == 0 and training.max_tokens > 0 and training.export == "best"
