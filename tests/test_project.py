@@ -150,6 +150,7 @@ def test_deps_and_outputs_cover_what_each_step_reads_and_writes():
             size = name.split("-")[-1]
             for run in steps.runs():
                 assert steps.metrics_file(size, *run) in cmd["deps"], (name, run)
+    assert {"setup.cfg", "pyproject.toml", "README.md", "LICENSE"} <= set(cmds["wheel"]["deps"])  # what the build reads
     tracked = subprocess.run(["git", "ls-files", "spacy_elmo"], capture_output=True, text=True, cwd=ROOT).stdout.split()
     if tracked:  # the wheel is built from every tracked file of the package
         assert set(tracked) <= set(cmds["wheel"]["deps"])
