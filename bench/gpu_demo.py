@@ -8,8 +8,10 @@ Two parts, because the GPU machine has no network and no package registry:
 
 `run` pretrains a biLM (configs/pretrain_gpu.cfg: bounded by max_steps and a wall-clock cap, whichever comes
 first), trains ner on 10% and 100% of CoNLL-2003 with ELMo features and with the tok2vec baseline
-(`spacy train`, each run capped in wall-clock time: SIGINT makes spaCy save model-last, model-best is kept),
-evaluates each on the test set (`spacy evaluate`), and, if the internal deadline allows, seeds 1 and 2 at 10%.
+(`spacy train`; ELMo and tok2vec at one fraction get the same step budget and evaluation frequency, so the
+baseline is trained just as long; a wall-clock cap per run is only a safety against a hang, recorded when it
+stops a run: SIGINT makes spaCy save model-last, model-best is kept), evaluates each on the test set
+(`spacy evaluate`), and, if the internal deadline allows, seeds 1 and 2 at 10%.
 Every step runs as the subprocess a user would type (echoed), and a failing step is recorded, not fatal.
 After every step it rewrites $OUT/results.json, results.md (the CPU demo's table via scripts/report.py, plus
 the biLM's tokens, tokens/s and dev perplexity) and results.png; $OUT defaults to metrics/gpu_demo/.
@@ -49,11 +51,17 @@ GPU_PLAN: Dict[str, Any] = {
     "lm_lines": 0,  # 0: all of the prepared text
     # ner: a constant 1,000-word batch (the CPU configs compound from 100 words, too small to keep a GPU busy)
     "ner_batch": 1000,
-    "ner_steps": {"10": 600, "100": 1500},
-    # frequent evaluations on the 500-sentence dev slice: a run stopped by its cap still has a recent model-best
-    "ner_eval_frequency": {"10": 50, "100": 100},
-    # wall-clock cap of each `spacy train`, start-up included; the same for ELMo and tok2vec at one fraction
-    "ner_seconds": {"10": 22, "100": 40},
+    # The step budget of every `spacy train`, the same for ELMo and tok2vec at one fraction (the first GPU run
+    # capped each in wall-clock time instead, and the slower ELMo pipelines got half the baseline's steps).
+    # Sized for the 330 s deadline from that run's rates (ELMo ~50 steps and tok2vec ~100 in 22 s, start-up
+    # included; pretraining ~165 s): about 30+20 s at 10% and 40+25 s at 100%, plus 4 evaluations. Too few
+    # steps for good ner (the models are undertrained): --ner-steps 10=600,100=1500 with a longer --deadline.
+    "ner_steps": {"10": 100, "100": 150},
+    # evaluations on the 500-sentence dev slice (model-best is the best of them)
+    "ner_eval_frequency": {"10": 25, "100": 50},
+    # wall-clock safety cap of each `spacy train`, start-up included: ~3x the expected time, so it only stops
+    # a run that hangs or is far slower than expected; results.json and results.md say when it did
+    "ner_seconds": {"10": 90, "100": 120},
     "evaluate_seconds": 120,
     "deadline": 330,  # seconds after start: optional runs (seeds 1-2) that would end later are skipped
 }
@@ -71,6 +79,21 @@ TINY_PLAN: Dict[str, Any] = {
     "evaluate_seconds": 120,
     "deadline": 600,
 }
+
+
+def parse_ner_steps(text: str) -> Dict[str, int]:
+    """--ner-steps: "400" (every fraction) or "10=400,100=1000"."""
+    text = text.strip()
+    try:
+        if "=" not in text:
+            return {fraction: int(text) for fraction in FRACTIONS}
+        steps = {k.strip(): int(v) for k, v in (part.split("=", 1) for part in text.split(",") if part.strip())}
+    except ValueError:
+        raise SystemExit(f"--ner-steps {text!r}: give N or {','.join(f'{k}=N' for k in FRACTIONS)}")
+    unknown = sorted(set(steps) - set(FRACTIONS))
+    if unknown or any(v < 1 for v in steps.values()):
+        raise SystemExit(f"--ner-steps {text!r}: fractions are {', '.join(FRACTIONS)}, steps at least 1")
+    return steps
 
 
 # ---- output -----------------------------------------------------------------------------------------------
@@ -221,9 +244,17 @@ class Demo:
             self.plan["deadline"] = args.deadline
         if args.pretrain_seconds:
             self.plan["pretrain_seconds"] = args.pretrain_seconds
-        if args.ner_scale != 1.0:
-            self.plan["ner_seconds"] = {k: v * args.ner_scale for k, v in self.plan["ner_seconds"].items()}
-            self.plan["ner_steps"] = {k: int(v * args.ner_scale) for k, v in self.plan["ner_steps"].items()}
+        steps = dict(self.plan["ner_steps"])
+        if getattr(args, "ner_steps", None):
+            steps.update(parse_ner_steps(args.ner_steps))
+        scale = getattr(args, "ner_scale", 1.0)
+        steps = {k: max(1, int(v * scale)) for k, v in steps.items()}
+        if steps != self.plan["ner_steps"]:
+            # as many dev evaluations per run as the plan's, and the safety cap grows with the budget
+            ratio = {k: steps[k] / self.plan["ner_steps"][k] for k in steps}
+            self.plan["ner_eval_frequency"] = {k: max(1, round(v * ratio[k])) for k, v in self.plan["ner_eval_frequency"].items()}
+            self.plan["ner_seconds"] = {k: v * max(1.0, ratio[k]) for k, v in self.plan["ner_seconds"].items()}
+            self.plan["ner_steps"] = steps
         self.t0 = time.time()
         self.deadline = self.t0 + float(self.plan["deadline"])
         self.data = Path(args.data).resolve()
@@ -317,6 +348,12 @@ class Demo:
                 f"(unigram baseline {bilm.get('unigram_perplexity') or float('nan'):.1f})."
             )
             lines.append("")
+        if self.results["ner"]:
+            budget = ", ".join(f"{fr}% of train {self.plan['ner_steps'][fr]} steps (dev evaluation every "
+                               f"{self.plan['ner_eval_frequency'][fr]})" for fr in FRACTIONS)
+            capped = [f"{r['name']} (step ~{r['last_logged_step']})" for r in self.results["ner"] if r.get("cap_hit")]
+            lines += [f"ner budget, the same for ELMo and tok2vec: {budget}. Stopped early by the wall-clock safety "
+                      f"cap: {', '.join(capped) if capped else 'none'}.", ""]
         seeds = self.seed_table()
         if seeds:
             lines += [seeds, ""]
@@ -462,9 +499,11 @@ class Demo:
             self.skip(name, "no pretrained biLM")
             return
         cap = float(p["ner_seconds"][fraction])
-        need = cap + 30  # + `spacy evaluate`
-        # Only optional runs are dropped for time: a main run keeps its cap, or ELMo and tok2vec at one
-        # fraction would be compared at different budgets.
+        # Only optional runs are dropped for time (a main run always gets its full step budget); how long one
+        # takes is known from the main run of the same features and fraction.
+        main = next((r for r in self.results["ner"] if r["features"] == features and r["fraction"] == fraction
+                     and r["seed"] == (self.seeds[0] if self.seeds else 0)), None)
+        need = 1.1 * (main["train_seconds"] + main.get("evaluate_seconds", 30)) if main else cap + 30
         if optional and self.remaining() < need:
             self.skip(name, f"{self.remaining():.0f}s left before the deadline, about {need:.0f}s needed")
             return
@@ -484,8 +523,14 @@ class Demo:
         rows = re.findall(r"^\s*(\d+)\s+(\d+)\s+[\d.]+", out, flags=re.M)
         record: Dict[str, Any] = {"name": name, "features": features, "fraction": fraction, "seed": seed,
                                   "train_seconds": round(seconds, 1), "train_exit": rc,
-                                  "stopped_by": "wall-clock cap" if capped else (f"max_steps={p['ner_steps'][fraction]}" if rc == 0 else "error"),
+                                  "max_steps": p["ner_steps"][fraction], "eval_frequency": p["ner_eval_frequency"][fraction],
+                                  "stopped_by": f"wall-clock safety cap ({cap:.0f}s)" if capped
+                                  else (f"max_steps={p['ner_steps'][fraction]}" if rc == 0 else "error"),
+                                  "cap_hit": capped,
                                   "last_logged_step": int(rows[-1][1]) if rows else None}
+        if capped:
+            self.log(f"[gpu_demo] {name} was stopped by its safety cap at step ~{record['last_logged_step']} of "
+                     f"{p['ner_steps'][fraction]}: its comparison with the other features is not at equal steps")
         model = output / "model-best" if (output / "model-best" / "meta.json").exists() else output / "model-last"
         record["model"] = model.name
         status = "ok" if rc == 0 or capped else f"train failed (exit {rc})"
@@ -563,7 +608,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     run.add_argument("--seeds", default="0,1,2", help="seed of the main runs first; the others at 10%% if time allows")
     run.add_argument("--deadline", type=float, default=0, help="seconds; 0: the plan's")
     run.add_argument("--pretrain-seconds", type=float, default=0, help="the biLM's wall-clock cap; 0: the plan's")
-    run.add_argument("--ner-scale", type=float, default=1.0, help="multiplies every ner run's cap and step budget")
+    run.add_argument("--ner-steps", default=None,
+                     help="ner step budget, the same for ELMo and tok2vec: N for every fraction, or 10=N,100=M "
+                          "(evaluation frequency and safety cap scale with it)")
+    run.add_argument("--ner-scale", type=float, default=1.0, help="multiplies every ner run's step budget (and with it "
+                                                                   "the evaluation frequency and safety cap)")
     args = parser.parse_args(argv)
     if args.command == "data":
         cmd_data(args)

@@ -402,6 +402,14 @@ class Run:
         if stop is None and T.checkpoint_every and step % T.checkpoint_every == 0:
             self.save(model, optimizer, scaler)
 
+    def _start_clock(self, resuming: bool) -> None:
+        """Training time counts on from the checkpoint's; rates and the eta count this process's steps."""
+        now = time.time()
+        self._t_start = now - self.state["elapsed"]
+        self._first = {"step": self.state["step"], "tokens": self.state["tokens"], "time": now}
+        self._window["time"] = now
+        self._last_ckpt_step = self.state["step"] if resuming else -1
+
     def _run(self) -> Dict[str, Any]:
         if self.T.threads > 0:
             torch.set_num_threads(self.T.threads)
@@ -411,10 +419,7 @@ class Run:
         if not resuming and self.dev_batches and self.T.eval_every > 0 and self.T.eval_at_start:
             self._record_eval(model)
 
-        self._t_start = time.time() - self.state["elapsed"]
-        self._first = {"step": self.state["step"], "tokens": self.state["tokens"], "time": time.time()}
-        self._window["time"] = time.time()
-        self._last_ckpt_step = self.state["step"] if resuming else -1
+        self._start_clock(resuming)
         batches = self._batches()
         stop = self._stop_reason()  # e.g. --resume of a finished run
         model.train()

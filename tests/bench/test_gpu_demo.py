@@ -57,19 +57,66 @@ def test_gpu_demo_tiny_on_cpu(tmp_path):
     assert set(ner) == {"ner_elmo_10", "ner_tok2vec_10", "ner_elmo_100", "ner_tok2vec_100"}
     for record in ner.values():
         assert record["train_exit"] == 0 and 0.0 <= record["ents_f"] <= 1.0, record
+        assert record["stopped_by"] == "max_steps=4" and not record["cap_hit"], record
     table = (out / "results.md").read_text()
     for fraction in ("10", "100"):
         row = next(line for line in table.splitlines() if line.startswith(f"| ner, {fraction}% of train (F1) |"))
         assert "n/a" not in row, row
     assert "textcat" not in table and "biLM training:" in table and "tokens/s" in table
+    assert "ner budget, the same for ELMo and tok2vec: 10% of train 4 steps" in table and "safety cap: none." in table
     assert (out / "results.png").stat().st_size > 1000 and (out / "demo.log").stat().st_size > 0
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("gpu_demo", ROOT / "bench" / "gpu_demo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_elmo_and_tok2vec_get_the_same_step_budget_and_a_cap_hit_is_recorded(tmp_path, monkeypatch):
+    """The ner comparison is at equal steps (not equal wall clock); the cap only guards against a hang."""
+    module = _module()
+    args = Namespace(tiny=False, deadline=0, pretrain_seconds=0, data=str(tmp_path), work=str(tmp_path / "w"),
+                     out=str(tmp_path / "o"), device="cpu", seeds="0", ner_scale=1.0, ner_steps="10=300,100=450")
+    demo = module.Demo(args)
+    assert demo.plan["ner_steps"] == {"10": 300, "100": 450}
+    assert demo.plan["ner_eval_frequency"] == {"10": 75, "100": 150}  # as many evaluations as the plan's
+    (demo.work / "elmo").mkdir(parents=True)
+    (demo.work / "elmo" / "weights.hdf5").write_bytes(b"")
+    (demo.work / "elmo" / "options.json").write_text('{"lstm": {"projection_dim": 128}}')
+    commands = {}
+
+    def fake_run(cmd, log, cap, env):
+        cmd = [str(c) for c in cmd]
+        if cmd[2:4] == ["spacy", "train"]:
+            features = "elmo" if "ner_elmo" in cmd[4] else "tok2vec"
+            commands[features] = cmd
+            return (-2, cap, True, "  0     120   1.00   2.00   3.00") if features == "elmo" else (0, 5.0, False, "")
+        return 0, 1.0, False, ""
+
+    monkeypatch.setattr(module, "run_logged", fake_run)
+    for features in ("elmo", "tok2vec"):
+        demo.ner(features, "10", 0, optional=False)
+
+    def setting(cmd, name):
+        return cmd[cmd.index(name) + 1]
+
+    for name in ("--training.max_steps", "--training.eval_frequency", "--training.batcher.size.start"):
+        assert setting(commands["elmo"], name) == setting(commands["tok2vec"], name), name
+    assert setting(commands["elmo"], "--training.max_steps") == "300"
+    records = {r["features"]: r for r in demo.results["ner"]}
+    assert records["elmo"]["cap_hit"] and records["elmo"]["stopped_by"] == "wall-clock safety cap (270s)"  # 90 s scaled with the 3x budget
+    assert records["elmo"]["last_logged_step"] == 120
+    assert not records["tok2vec"]["cap_hit"] and records["tok2vec"]["stopped_by"] == "max_steps=300"
+    assert "Stopped early by the wall-clock safety cap: ner_elmo_10 (step ~120)." in demo.markdown_rest("")
+    with pytest.raises(SystemExit, match="fractions are 10, 100"):
+        module.parse_ner_steps("25=100")
 
 
 def test_seed_table(tmp_path):
     """Seeds 1-2 only run on the GPU when time allows, so their table is checked here on made-up scores."""
-    spec = importlib.util.spec_from_file_location("gpu_demo", ROOT / "bench" / "gpu_demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _module()
     args = Namespace(tiny=True, deadline=0, pretrain_seconds=0, data=str(tmp_path), work=str(tmp_path / "w"),
                      out=str(tmp_path / "o"), device="cpu", seeds="0,1,2", ner_scale=1.0)
     demo = module.Demo(args)
