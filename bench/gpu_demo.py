@@ -345,7 +345,8 @@ class Demo:
                    if bilm.get("tokens_per_second_median") else "")
                 + f"stopped by "
                 f"{bilm.get('stop_reason')}; dev perplexity {bilm.get('dev_perplexity') or float('nan'):.1f} "
-                f"(unigram baseline {bilm.get('unigram_perplexity') or float('nan'):.1f})."
+                + (f"(the exported weights, step {bilm['exported_step']}) " if bilm.get("exported_step") is not None else "")
+                + f"(unigram baseline {bilm.get('unigram_perplexity') or float('nan'):.1f})."
             )
             lines.append("")
         if self.results["ner"]:
@@ -484,6 +485,7 @@ class Demo:
             "wall_seconds": m.get("wall_seconds"), "tokens_per_second": m.get("tokens_per_second"),
             "tokens_per_second_median": statistics.median(rates) if rates else None,
             "stop_reason": m.get("stop_reason"), "parameters": parameters,
+            "exported_step": (m.get("exported") or {}).get("step"),  # "dev" below describes these weights
             "dev_perplexity": dev.get("perplexity"), "dev_forward_perplexity": dev.get("forward_perplexity"),
             "dev_backward_perplexity": dev.get("backward_perplexity"), "unigram_perplexity": m.get("unigram_perplexity"),
             "dev_history": [{k: h.get(k) for k in ("step", "perplexity")} for h in m.get("history", [])],

@@ -4,7 +4,8 @@ export. Entry point: pretrain(config, output_dir, gpu_id=-1, resume=False).
 Determinism and resumption: the data order is a pure function of (corpus, seed, epoch) and the position
 in it is (epoch, batches consumed); the torch RNG (dropout, sampled-softmax negatives) is re-seeded at
 the start of every step from (seed, step, rank). So a checkpoint needs only the model, the optimizer
-(and gradient scaler) state and those counters to continue exactly where it stopped."""
+(and gradient scaler) state and those counters to continue exactly where it stopped, plus the weights of
+the best dev evaluation so far (what training.export = "best" exports at the end)."""
 import itertools
 import json
 import math
