@@ -43,7 +43,9 @@ Run = Tuple[str, str, str]
 def sh(args: List[str]) -> None:
     print(f"\n$ {shlex.join(args)}", flush=True)
     start = time.perf_counter()
-    subprocess.run(args, check=True)
+    returncode = subprocess.run(args).returncode
+    if returncode != 0:  # the command's own output says why; this says which one, without a traceback
+        raise SystemExit(f"Failed with exit code {returncode} after {time.perf_counter() - start:.0f}s: {shlex.join(args)}")
     print(f"({time.perf_counter() - start:.0f}s)", flush=True)
 
 
