@@ -258,3 +258,17 @@ def test_span_getters_are_registered_under_our_names_only():
     if importlib.util.find_spec("spacy_transformers") is None:
         # Its names belong to spacy-transformers: a config naming them needs that package installed.
         assert "spacy-transformers.strided_spans.v1" not in registry.span_getters
+
+
+def test_plan_batches_longest_first_within_the_budget():
+    from spacy_elmo.component import plan_batches
+
+    lengths = [3, 17, 5, 9, 2, 11, 4, 8, 50]
+    batches = plan_batches(lengths, 40)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    assert batches[0] == [8]  # longer than the budget: alone
+    for batch in batches:
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 40
+    order = [lengths[i] for batch in batches for i in batch]
+    assert order == sorted(order, reverse=True)
+    assert plan_batches([], 10) == []

@@ -56,7 +56,7 @@ def _options_with(weights_dir, **changes):
 
 
 def _load_in_a_limited_child(weights_dirs) -> list:
-    """load_bilm and nlp.add_pipe("elmo") on each directory, in one child process that may use 2 GB of
+    """load_bilm and nlp.add_pipe("elmo") + its first use on each directory, in one child process that may use 2 GB of
     address space: a regression (building the model an options.json asks for) then fails there with
     MemoryError instead of exhausting this machine. Returns, per directory, the two outcomes as
     "ExceptionName message" or "loaded"."""
@@ -73,9 +73,14 @@ def _load_in_a_limited_child(weights_dirs) -> list:
             except BaseException as err:
                 return f"{type(err).__name__} {err}"
 
+        def first_use(d):  # add_pipe records the directory; the first call reads it
+            nlp = spacy.blank("en")
+            nlp.add_pipe("elmo", config={"weights": d})
+            nlp("first use")
+
         for d in json.loads(sys.argv[1]):
             print(json.dumps([outcome(lambda: load_bilm(d + "/options.json", d + "/weights.hdf5")),
-                              outcome(lambda: spacy.blank("en").add_pipe("elmo", config={"weights": d}))]), flush=True)
+                              outcome(lambda: first_use(d))]), flush=True)
     """)
     result = subprocess.run([sys.executable, "-c", script, json.dumps([str(d) for d in weights_dirs])],
                             capture_output=True, text=True)
