@@ -1,7 +1,6 @@
 """spaCy's own CLI on elmo configs: debug config names a missing weights directory, debug model runs."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
