@@ -12,7 +12,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "textcat": ["--limit", "16", "--max-tokens", "80"],
         "lm": ["--dev-fraction", "0.1", "--limit-words", "30000"],
         "pretrain_config": "configs/pretrain_tiny.cfg",
-        "pretrain": ["--training.max_steps", "60"],
+        "pretrain": ["--training.max_steps", "30"],  # the slowest ci step: enough for a biLM that loads and trains
         "ner": ["--training.max_steps", "60", "--training.eval_frequency", "30"],
         "textcat_train": ["--training.max_steps", "40", "--training.eval_frequency", "20"],
     },
