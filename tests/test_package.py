@@ -1,7 +1,10 @@
 """`spacy package` builds a wheel whose pipeline loads by name with the weights inside it."""
+import re
 import shutil
 import subprocess
 import sys
+import venv
+import zipfile
 from pathlib import Path
 
 import numpy
@@ -63,3 +66,45 @@ def test_spacy_package_of_a_trained_pipeline(tmp_path, tiny_weights_dir):
     expected = nlp(TEXT)._.elmo_layers
     nlp.to_disk(tmp_path / "pipeline")
     _package_install_load(tmp_path / "pipeline", tmp_path, "en_elmo_trained_packaging_test", weights, expected)
+
+
+@pytest.mark.slow
+def test_packaged_pipeline_installs_in_a_new_venv_from_its_wheel_beside_the_spacy_elmo_wheel(tmp_path, tiny_weights_dir):
+    """What project.yml's `wheel` + `package-SIZE` commands leave in packages/: the pipeline's wheel and this
+    project's spacy-elmo wheel. A new venv (no system site-packages, nothing of this checkout) gets both plus
+    the registries, and the pipeline loads by name there with the same features."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(tiny_weights_dir)})
+    nlp.meta["name"] = "elmo_venv_packaging_test"
+    nlp.meta["version"] = "0.0.1"
+    expected = nlp(TEXT)._.elmo_layers
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(tiny_weights_dir)  # the wheel must not need the original files
+    packages = tmp_path / "packages"
+    (packages / "test").mkdir(parents=True)
+    run = lambda *cmd, **kw: subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)  # noqa: E731
+    built = run(sys.executable, "-m", "spacy", "package", tmp_path / "pipeline", packages / "test", "--build", "wheel",
+                "--force")
+    assert built.returncode == 0, built.stdout + built.stderr
+    wheel = next((packages / "test").rglob("*.whl"))
+    with zipfile.ZipFile(wheel) as archive:  # the pipeline asks for spacy-elmo, which the wheel beside it provides
+        metadata = next(archive.read(n).decode() for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    assert re.search(r"^Requires-Dist: spacy-elmo\b", metadata, re.M), metadata
+    root = Path(__file__).resolve().parents[1]
+    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", packages / "spacy_elmo", root)
+    assert built.returncode == 0, built.stderr
+    own = next((packages / "spacy_elmo").glob("spacy_elmo-*.whl"))
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True, clear=True)
+    python = env_dir / "bin" / "python"
+    # The CPU build of torch first, as the Makefile installs it (a bare `pip install torch` pulls CUDA).
+    torch = re.search(r"^TORCH := (\S+)", (root / "Makefile").read_text(), re.M).group(1)
+    for requirements in ([torch], [own, wheel]):
+        installed = run(python, "-m", "pip", "install", "--quiet", "--no-compile", *requirements)
+        assert installed.returncode == 0, installed.stderr
+    code = (f"import spacy, numpy, spacy_elmo; d = spacy.load('en_elmo_venv_packaging_test')({TEXT!r}); "
+            "numpy.save('out.npy', d._.elmo_layers); print(spacy_elmo.__file__)")
+    loaded = run(python, "-c", code, cwd=tmp_path)  # outside the checkout: spacy_elmo cannot come from the source tree
+    assert loaded.returncode == 0, loaded.stderr
+    assert str(env_dir) in loaded.stdout and str(root) not in loaded.stdout, loaded.stdout
+    numpy.testing.assert_array_equal(numpy.load(tmp_path / "out.npy"), expected)
