@@ -1,5 +1,4 @@
 """The ELMo biLM: character encoder + separate forward and backward stacks of projected LSTMs."""
-import contextlib
 from typing import Dict, List, Optional, Sequence
 
 import numpy
@@ -72,7 +71,24 @@ class BiLM(nn.Module):
         self.precision = resolve_precision(precision, device, strict=strict)
         for layer in [*self.forward_layers, *self.backward_layers]:
             layer.set_precision(self.precision)
+        self.__dict__["_low_precision_char_cnn"] = None  # rebuilt on first use, from the current weights
+        if self.char_cache is not None:
+            self.char_cache.clear()  # its vectors came from the previous precision
         return self.precision
+
+    def _inference_char_cnn(self, device: torch.device) -> CharCNN:
+        """The char encoder in the inference precision: a copy with weights converted once, kept outside the
+        module's parameters (so not saved, not trained). Autocast instead would convert the highway's 16M
+        weights on every call: at batch 1 that cost more than the encoder's own arithmetic."""
+        dtype = char_encoder_dtype(self.precision, device)
+        if dtype is None:
+            return self.char_cnn
+        cached = self.__dict__.get("_low_precision_char_cnn")
+        if cached is None or cached[0] != (device, dtype):
+            copy = CharCNN(self.options).to(device=device)
+            copy.load_state_dict(self.char_cnn.state_dict())
+            cached = self.__dict__["_low_precision_char_cnn"] = ((device, dtype), copy.to(dtype).eval().requires_grad_(False))
+        return cached[1]
 
     @property
     def output_dim(self) -> int:
@@ -103,13 +119,8 @@ class BiLM(nn.Module):
         if torch.is_grad_enabled():
             vectors = self.char_cnn(ids)
         else:
-            low_dtype = char_encoder_dtype(self.precision, ids.device)
-            # Only entered for a low precision: an autocast(enabled=False) would switch off a caller's autocast.
-            with torch.autocast(ids.device.type, dtype=low_dtype) if low_dtype else contextlib.nullcontext():
-                if self.char_cache is not None:
-                    vectors = self.char_cache.encode(self.char_cnn, ids)
-                else:
-                    vectors = self.char_cnn(ids)
+            encoder = self._inference_char_cnn(ids.device)
+            vectors = self.char_cache.encode(encoder, ids) if self.char_cache is not None else encoder(ids)
             vectors = vectors.float()
         out = vectors.new_zeros(B, T, vectors.shape[-1])
         out[valid] = vectors
