@@ -20,6 +20,8 @@ import srsly
 from weasel.cli.run import check_rerun, get_lock_entry
 from weasel.util import get_hash, load_project_config
 
+from tests.scripts.test_prepare import CONLL_TRAIN
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import presets  # noqa: E402
@@ -295,18 +297,8 @@ def test_edited_config_reruns_exactly_its_dependants_and_a_failed_step_reruns_al
     assert would_run(project, "ci") == set()
 
 
-CONLL = """-DOCSTART- -X- -X- O
-
-EU NNP B-NP B-ORG
-rejects VBZ B-VP O
-German JJ B-NP B-MISC
-call NN I-NP O
-. . O O
-
-Peter NNP B-NP B-PER
-Blackburn NNP I-NP I-PER
-
-"""
+# the first document of the prepare tests' CoNLL sample
+CONLL = "-DOCSTART-" + CONLL_TRAIN.split("-DOCSTART-")[1]
 
 
 def test_a_real_step_runs_once_then_skips_until_its_input_changes(tmp_path):
