@@ -16,6 +16,15 @@ from tests.test_training import _corpora, _train
 TEXT = "Packaged pipelines carry their weights ."
 
 
+def _save_named(nlp, name: str, directory: Path):
+    """Give the pipeline a package name, write it to directory, and return its features for TEXT."""
+    nlp.meta["name"] = name
+    nlp.meta["version"] = "0.0.1"
+    expected = nlp(TEXT)._.elmo_layers
+    nlp.to_disk(directory)
+    return expected
+
+
 def _package_install_load(pipeline: Path, tmp_path: Path, package: str, weights: Path, expected) -> None:
     """spacy package -> pip install -> spacy.load by name in a fresh process, with the training-time weights
     directory first present but broken, then gone: the features must equal `expected` both times."""
@@ -46,10 +55,7 @@ def test_spacy_package_round_trip(tmp_path, tiny_weights_dir):
     shutil.copytree(tiny_weights_dir, weights)
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo", config={"weights": str(weights)})
-    nlp.meta["name"] = "elmo_packaging_test"
-    nlp.meta["version"] = "0.0.1"
-    expected = nlp(TEXT)._.elmo_layers
-    nlp.to_disk(tmp_path / "pipeline")
+    expected = _save_named(nlp, "elmo_packaging_test", tmp_path / "pipeline")
     _package_install_load(tmp_path / "pipeline", tmp_path, "en_elmo_packaging_test", weights, expected)
 
 
@@ -61,10 +67,7 @@ def test_spacy_package_of_a_trained_pipeline(tmp_path, tiny_weights_dir):
     shutil.copytree(tiny_weights_dir, weights)
     model = _train("ner_elmo.cfg", ner, weights, tmp_path / "ner")
     nlp = spacy.load(model)
-    nlp.meta["name"] = "elmo_trained_packaging_test"
-    nlp.meta["version"] = "0.0.1"
-    expected = nlp(TEXT)._.elmo_layers
-    nlp.to_disk(tmp_path / "pipeline")
+    expected = _save_named(nlp, "elmo_trained_packaging_test", tmp_path / "pipeline")
     _package_install_load(tmp_path / "pipeline", tmp_path, "en_elmo_trained_packaging_test", weights, expected)
 
 
@@ -75,10 +78,7 @@ def test_packaged_pipeline_installs_in_a_new_venv_from_its_wheel_beside_the_spac
     the registries, and the pipeline loads by name there with the same features."""
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo", config={"weights": str(tiny_weights_dir)})
-    nlp.meta["name"] = "elmo_venv_packaging_test"
-    nlp.meta["version"] = "0.0.1"
-    expected = nlp(TEXT)._.elmo_layers
-    nlp.to_disk(tmp_path / "pipeline")
+    expected = _save_named(nlp, "elmo_venv_packaging_test", tmp_path / "pipeline")
     shutil.rmtree(tiny_weights_dir)  # the wheel must not need the original files
     packages = tmp_path / "packages"
     (packages / "test").mkdir(parents=True)

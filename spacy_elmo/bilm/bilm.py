@@ -7,7 +7,7 @@ from torch import nn
 
 from .char_cnn import CharCNN, CharCNNCache
 from .chars import batch_to_char_ids, bos_char_ids, eos_char_ids
-from .lstm import ProjectedLSTM, State, lengths_to_batch_sizes
+from .lstm import ProjectedLSTM, State, counts_above
 from .options import BiLMOptions
 from .precision import char_encoder_dtype, resolve_precision
 
@@ -170,8 +170,7 @@ class BiLM(nn.Module):
         with_bounds, lengths = self.add_boundaries(char_ids)
         order = torch.argsort(lengths, descending=True, stable=True)
         lengths_sorted = lengths[order]
-        length_list = lengths_sorted.tolist()
-        batch_sizes = lengths_to_batch_sizes(length_list, T + 2)
+        batch_sizes = counts_above(lengths_sorted.tolist(), T + 2).tolist()
         tokens = self.encode_tokens(with_bounds[order], lengths_sorted).transpose(0, 1)  # (T+2, B, P)
         initial = self._initial_states(order, B)
         outputs: List[torch.Tensor] = [torch.cat([tokens, tokens], dim=-1)]

@@ -27,16 +27,11 @@ INFERENCE_BLOCK_ELEMENTS = 8 * 1024 * 1024
 FORGET_BIAS = 1.0
 
 
-def rows_to_lengths(batch_sizes: Sequence[int], n_rows: int) -> torch.Tensor:
-    """Each row's number of steps, from the active-row counts per step (rows sorted longest first)."""
-    active = torch.as_tensor(list(batch_sizes), dtype=torch.long)
-    return (active.unsqueeze(0) > torch.arange(n_rows).unsqueeze(1)).sum(1)
-
-
-def lengths_to_batch_sizes(lengths: Sequence[int], n_steps: int) -> List[int]:
-    """Active rows at each step, from the rows' lengths: the inverse of rows_to_lengths."""
-    rows = torch.as_tensor(list(lengths), dtype=torch.long)
-    return (rows.unsqueeze(0) > torch.arange(n_steps).unsqueeze(1)).sum(1).tolist()
+def counts_above(values: Sequence[int], n: int) -> torch.Tensor:
+    """(n,) tensor: for each i < n, how many of values exceed i. Rows' lengths -> active rows per step
+    (batch_sizes), and, rows being sorted longest first, batch_sizes -> each row's length: the same count."""
+    values = torch.as_tensor(list(values), dtype=torch.long)
+    return (values.unsqueeze(0) > torch.arange(n).unsqueeze(1)).sum(1)
 
 
 class ProjectedLSTM(nn.Module):
@@ -178,7 +173,7 @@ class ProjectedLSTM(nn.Module):
                 if self.proj_clip:
                     h.clamp_(-self.proj_clip, self.proj_clip)
         # A row's final h is its output at its last step (or the initial h if it had no steps).
-        lengths = rows_to_lengths(batch_sizes, B).to(out.device)
+        lengths = counts_above(batch_sizes, B).to(out.device)
         last = out[(lengths - 1).clamp(min=0), torch.arange(B, device=out.device)]
         h_final = torch.where((lengths > 0).unsqueeze(1), last, h_initial)
         return out, (h_final, c_all)
