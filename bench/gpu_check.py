@@ -490,7 +490,7 @@ def step_throughput(check: Check, res: Dict[str, Any]) -> None:
                     check.sync()
                     start = time.perf_counter()
                     for x in ids[1:]:
-                        bilm(x)["activations"]
+                        bilm(x).activations
                     check.sync()
                     seconds = time.perf_counter() - start
             except (RuntimeError, ValueError) as err:

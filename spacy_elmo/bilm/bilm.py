@@ -1,5 +1,6 @@
 """The ELMo biLM: character encoder + separate forward and backward stacks of projected LSTMs."""
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
 
 import numpy
 import torch
@@ -7,7 +8,7 @@ from torch import nn
 
 from .char_cnn import CharCNN, CharCNNCache
 from .chars import batch_to_char_ids, bos_char_ids, eos_char_ids
-from .lstm import ProjectedLSTM, State, counts_above
+from .lstm import PackedBatch, ProjectedLSTM, State
 from .options import BiLMOptions
 from .precision import char_encoder_dtype, resolve_precision
 
@@ -36,6 +37,22 @@ def _check_sentences(sentences: Sequence[Sequence[str]], batch_size: int) -> Non
             if not isinstance(token, str):
                 raise TypeError(f"embed_sentences: sentence {i} has a token of type {type(token).__name__} ({token!r}); "
                                 "tokens must be strings.")
+
+
+@dataclass(frozen=True)
+class BiLMOutput:
+    """What BiLM.forward returns: n_layers + 1 activations (L, B, T, 2P) with <S>/</S> stripped and zeros
+    beyond each row's tokens; mask (B, T) True at real tokens."""
+    activations: torch.Tensor
+    mask: torch.Tensor
+
+
+@dataclass(frozen=True)
+class BoundedOutput:
+    """What BiLM.forward_with_boundaries returns: activations (L, B, T + 2, 2P) including <S> at 0 and </S>
+    at lengths - 1, zero beyond; lengths (B,) = tokens + 2, in the caller's row order."""
+    activations: torch.Tensor
+    lengths: torch.Tensor
 
 
 class BiLM(nn.Module):
@@ -152,25 +169,23 @@ class BiLM(nn.Module):
             new_states.append((h_all, c_all))
         self._states = new_states
 
-    def forward(self, char_ids: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """char_ids (B, T, K) -> {"activations": (L, B, T, 2P), "mask": (B, T) bool}, boundaries stripped."""
+    def forward(self, char_ids: torch.Tensor) -> BiLMOutput:
+        """char_ids (B, T, K) -> BiLMOutput: activations (L, B, T, 2P) and mask (B, T), boundaries stripped."""
         T = char_ids.shape[1]
         full = self.forward_with_boundaries(char_ids)
-        lengths = full["lengths"]
-        mask = torch.arange(T, device=char_ids.device).unsqueeze(0) < (lengths - 2).unsqueeze(1)
+        mask = torch.arange(T, device=char_ids.device).unsqueeze(0) < (full.lengths - 2).unsqueeze(1)
         # Drop <S> at 0; </S> sits at n_tokens + 1, beyond each row's mask, and is zeroed below.
-        activations = full["activations"][:, :, 1 : T + 1] * mask.unsqueeze(0).unsqueeze(-1)
-        return {"activations": activations, "mask": mask}
+        activations = full.activations[:, :, 1 : T + 1] * mask.unsqueeze(0).unsqueeze(-1)
+        return BiLMOutput(activations=activations, mask=mask)
 
-    def forward_with_boundaries(self, char_ids: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """char_ids (B, T, K) without boundaries -> {"activations": (L, B, T + 2, 2P) including <S> at 0 and
-        </S> at lengths - 1, zero beyond; "lengths": (B,) tokens + 2}. Language-model training reads
-        the top layer from here: [..., :P] is the forward LM, [..., P:] the backward LM."""
+    def forward_with_boundaries(self, char_ids: torch.Tensor) -> BoundedOutput:
+        """char_ids (B, T, K) without boundaries -> BoundedOutput (activations with <S> and </S>, lengths).
+        Language-model training reads the top layer from here: [..., :P] is the forward LM, [..., P:] the
+        backward LM."""
         B, T, _ = char_ids.shape
         with_bounds, lengths = self.add_boundaries(char_ids)
-        order = torch.argsort(lengths, descending=True, stable=True)
-        lengths_sorted = lengths[order]
-        batch_sizes = counts_above(lengths_sorted.tolist(), T + 2).tolist()
+        packed = PackedBatch.from_lengths(lengths, T + 2)
+        order, lengths_sorted, batch_sizes = packed.order, packed.lengths, packed.batch_sizes
         tokens = self.encode_tokens(with_bounds[order], lengths_sorted).transpose(0, 1)  # (T+2, B, P)
         initial = self._initial_states(order, B)
         outputs: List[torch.Tensor] = [torch.cat([tokens, tokens], dim=-1)]
@@ -192,10 +207,8 @@ class BiLM(nn.Module):
             outputs.append(torch.cat([fwd, bwd], dim=-1))
         if self.stateful:
             self._store_states(finals, order)
-        unsort = torch.empty_like(order)
-        unsort[order] = torch.arange(B, device=order.device)
         # (L, T+2, B, 2P) -> (L, B, T+2, 2P) in caller's order
-        return {"activations": torch.stack(outputs).transpose(1, 2)[:, unsort], "lengths": lengths}
+        return BoundedOutput(activations=torch.stack(outputs).transpose(1, 2)[:, packed.unsort()], lengths=lengths)
 
     @torch.no_grad()
     def embed_sentences(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> List[numpy.ndarray]:
@@ -215,7 +228,7 @@ class BiLM(nn.Module):
                 rows = order[start : start + batch_size]
                 batch = [sentences[i] for i in rows]
                 ids = torch.as_tensor(batch_to_char_ids(batch, max_chars), device=device)
-                acts = self(ids)["activations"].float().cpu().numpy()
+                acts = self(ids).activations.float().cpu().numpy()
                 for j, i in enumerate(rows):
                     results[i] = numpy.ascontiguousarray(acts[:, j, : len(sentences[i])])
             return results  # type: ignore[return-value]

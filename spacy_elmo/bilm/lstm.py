@@ -10,6 +10,7 @@ The hot loop of the biLM. Speed comes from:
 - `addmm` for the recurrent GEMM with the precomputed input projection as its bias.
 torch.nn.LSTM has proj_size but no clipping, so it cannot express this cell.
 """
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -32,6 +33,33 @@ def counts_above(values: Sequence[int], n: int) -> torch.Tensor:
     (batch_sizes), and, rows being sorted longest first, batch_sizes -> each row's length: the same count."""
     values = torch.as_tensor(list(values), dtype=torch.long)
     return (values.unsqueeze(0) > torch.arange(n).unsqueeze(1)).sum(1)
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    """The layout the LSTM stacks run a batch in: rows sorted longest first (stable), so that the rows
+    still active at step t are the first batch_sizes[t] and a step never touches finished rows.
+    order[i] = the caller's row at sorted position i; lengths are the sorted lengths."""
+    order: torch.Tensor
+    lengths: torch.Tensor
+    batch_sizes: List[int]
+
+    @classmethod
+    def from_lengths(cls, lengths: torch.Tensor, n_steps: int) -> "PackedBatch":
+        order = torch.argsort(lengths, descending=True, stable=True)
+        lengths_sorted = lengths[order]
+        return cls(order, lengths_sorted, counts_above(lengths_sorted.tolist(), n_steps).tolist())
+
+    @staticmethod
+    def lengths_from_batch_sizes(batch_sizes: Sequence[int], n_rows: int) -> torch.Tensor:
+        """The sorted rows' lengths back from the active-row counts (the same count, read the other way)."""
+        return counts_above(batch_sizes, n_rows)
+
+    def unsort(self) -> torch.Tensor:
+        """Index that puts sorted rows back in the caller's order: x_sorted[unsort()] == x."""
+        unsort = torch.empty_like(self.order)
+        unsort[self.order] = torch.arange(len(self.order), device=self.order.device)
+        return unsort
 
 
 class ProjectedLSTM(nn.Module):
@@ -173,7 +201,7 @@ class ProjectedLSTM(nn.Module):
                 if self.proj_clip:
                     h.clamp_(-self.proj_clip, self.proj_clip)
         # A row's final h is its output at its last step (or the initial h if it had no steps).
-        lengths = counts_above(batch_sizes, B).to(out.device)
+        lengths = PackedBatch.lengths_from_batch_sizes(batch_sizes, B).to(out.device)
         last = out[(lengths - 1).clamp(min=0), torch.arange(B, device=out.device)]
         h_final = torch.where((lengths > 0).unsqueeze(1), last, h_initial)
         return out, (h_final, c_all)

@@ -166,7 +166,7 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
     ids = torch.as_tensor(batch_to_char_ids(words, bilm.options.max_characters_per_token), device=device)
     autocast = shim.cfg["mixed_precision"] and device.type == "cuda"
     with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.float16, enabled=autocast):
-        activations = bilm(ids)["activations"].float()  # (L, B, T, 2P)
+        activations = bilm(ids).activations.float()  # (L, B, T, 2P)
     if device.type == "cpu" or not isinstance(model.ops, CupyOps):
         array = model.ops.asarray(activations.cpu().numpy())
     else:

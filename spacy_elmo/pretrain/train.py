@@ -58,7 +58,7 @@ class LanguageModel(nn.Module):
         self.bilm, self.head, self.dropout = bilm, head, dropout
 
     def _states(self, char_ids: torch.Tensor, targets: torch.Tensor):
-        top = self.bilm.forward_with_boundaries(char_ids)["activations"][-1]  # (B, T+2, 2P)
+        top = self.bilm.forward_with_boundaries(char_ids).activations[-1]  # (B, T+2, 2P)
         if self.dropout:
             top = nn.functional.dropout(top, self.dropout, self.training)
         P = top.shape[-1] // 2

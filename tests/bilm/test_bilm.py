@@ -121,7 +121,7 @@ def test_gradients_flow_through_every_parameter():
     bilm.train()
     from spacy_elmo.bilm.chars import batch_to_char_ids
 
-    out = bilm(torch.as_tensor(batch_to_char_ids(SENTENCES[:3])))["activations"]
+    out = bilm(torch.as_tensor(batch_to_char_ids(SENTENCES[:3]))).activations
     out.sum().backward()
     for name, param in bilm.named_parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all(), name

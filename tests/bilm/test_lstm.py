@@ -75,3 +75,16 @@ def test_training_path_matches_inference_path_and_has_gradients():
     (out.sum() + c.sum()).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.parameters())
     assert x.grad[:3].abs().sum() > 0
+
+
+def test_packed_batch_sorts_longest_first_and_unsorts_back():
+    from spacy_elmo.bilm.lstm import PackedBatch
+
+    lengths = torch.tensor([3, 5, 1, 5, 0])
+    packed = PackedBatch.from_lengths(lengths, 6)
+    assert packed.order.tolist() == [1, 3, 0, 2, 4]  # stable among equal lengths
+    assert packed.lengths.tolist() == [5, 5, 3, 1, 0]
+    assert packed.batch_sizes == [4, 3, 3, 2, 2, 0]
+    assert PackedBatch.lengths_from_batch_sizes(packed.batch_sizes, 5).tolist() == packed.lengths.tolist()
+    rows = torch.arange(5) * 10
+    assert torch.equal(rows[packed.order][packed.unsort()], rows)

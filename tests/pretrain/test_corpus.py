@@ -88,7 +88,7 @@ def test_training_bilm_encodes_each_distinct_token_once_with_identical_outputs()
     calls = []
     model.char_cnn.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
     with torch.enable_grad():
-        got = model.forward_with_boundaries(ids)["activations"]
-    want = reference.forward_with_boundaries(ids)["activations"]
+        got = model.forward_with_boundaries(ids).activations
+    want = reference.forward_with_boundaries(ids).activations
     assert calls == [5]  # <S>, </S>, the, cat, . -- not 10 positions
     assert (got - want).abs().max() < 1e-4 * want.abs().max()
