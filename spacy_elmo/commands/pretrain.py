@@ -1,5 +1,6 @@
-"""`python -m spacy_elmo pretrain CONFIG --output DIR [--gpu-id N] [--resume] [--section.key value ...]`"""
+"""`python -m spacy_elmo pretrain CONFIG --output DIR [--init-from BILM_DIR] [--gpu-id N] [--resume] [--section.key value ...]`"""
 from pathlib import Path
+from typing import Optional
 
 import typer
 from wasabi import msg
@@ -14,9 +15,11 @@ def pretrain_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id (-1: CPU). Under torchrun each process adds its LOCAL_RANK."),
     resume: bool = typer.Option(False, "--resume", help="Continue from DIR/checkpoint.pt"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace options.json, weights.hdf5 and vocab.txt already in DIR (refused without it unless DIR holds a checkpoint to resume)"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Continue training this biLM (a folder with bilm-tf's options.json + weights.hdf5: published, or an earlier --output) on the config's corpus: domain adaptation. Its options.json sets the [model] architecture; the vocabulary and softmax are new (same as --paths.init_from)"),
 ) -> None:
     """Pretrain an ELMo biLM on raw or tokenised text and export it in bilm-tf's layout.
-    Config settings can be overridden like in spaCy: --paths.train corpus.txt --training.max_steps 1000."""
+    Config settings can be overridden like in spaCy: --paths.train corpus.txt --training.max_steps 1000.
+    With --init-from DIR it continues DIR's biLM instead (--training.freeze_bilm_steps N: a softmax-only warm-up)."""
     from spacy.cli._util import parse_config_overrides
 
     from ..bilm.options import OptionsError
@@ -27,6 +30,8 @@ def pretrain_cli(
 
     try:
         overrides = parse_config_overrides(ctx.args)
+        if init_from is not None:
+            overrides["paths.init_from"] = str(init_from)
         config = load_config(config_path, overrides)
         pretrain(config, output, gpu_id=gpu_id, resume=resume, overwrite=overwrite)
     except (ConfigError, PretrainError, CheckpointError, CorpusError, OptionsError) as err:

@@ -33,12 +33,14 @@ def checkpoint_path(directory: Union[str, Path]) -> Path:
     return Path(directory) / CHECKPOINT_NAME
 
 
-def load_checkpoint(directory: Union[str, Path], map_location: Optional[torch.device] = None) -> Dict[str, Any]:
+def load_checkpoint(directory: Union[str, Path], map_location: Optional[torch.device] = None,
+                    mmap: bool = False) -> Dict[str, Any]:
+    """mmap=True maps the tensors instead of reading them: cheap when only the plain values are wanted."""
     path = checkpoint_path(directory)
     if not path.is_file():
         raise CheckpointError(f"No checkpoint to resume from: {path} does not exist.")
     try:
-        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises a variety of errors for damaged files
         raise CheckpointError(f"Checkpoint {path} cannot be read ({err}).") from err
 

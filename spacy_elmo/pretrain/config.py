@@ -19,6 +19,10 @@ DEFAULT_CONFIG = """
 train = null
 dev = null
 vocab = null
+# a biLM to continue training (domain adaptation): a folder with bilm-tf's options.json + weights.hdf5
+# (published weights, or an earlier run's output). Its options.json sets every [model] setting but dropout;
+# the vocabulary is built from paths.train and the softmax is new (see softmax.reuse). Also --init-from DIR.
+init_from = null
 
 [corpus]
 # auto | lines (bilm-tf: one whitespace-tokenised sentence per line) | text | jsonl | spacy
@@ -57,6 +61,10 @@ type = "sampled"
 n_samples = 8192
 cutoffs = []
 div_value = 4.0
+# with paths.init_from: rows of tokens that are also in DIR/vocab.txt start from DIR's softmax/W and
+# softmax/b when weights.hdf5 holds them (an earlier full or sampled run of this tool; published files
+# have none); every other row starts fresh
+reuse = true
 
 [training]
 seed = 0
@@ -87,6 +95,9 @@ threads = 0
 # which weights are exported: "best" (the dev evaluation with the lowest perplexity; the last step's when
 # there is no dev set) or "last" (the weights when training stopped)
 export = "best"
+# the first N steps train the softmax only, the biLM frozen (a warm-up for a new softmax over a biLM from
+# paths.init_from). N >= the steps run: the exported biLM is bit-equal to the one it started from
+freeze_bilm_steps = 0
 """
 
 
@@ -220,6 +231,7 @@ class PathSettings:
     train: Optional[str]
     dev: Optional[str]
     vocab: Optional[str]
+    init_from: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -268,6 +280,7 @@ class SoftmaxSettings:
     n_samples: int
     cutoffs: Tuple[int, ...]
     div_value: float
+    reuse: bool
 
 
 @dataclass(frozen=True)
@@ -290,6 +303,7 @@ class TrainingSettings:
     log_every: int
     threads: int
     export: str
+    freeze_bilm_steps: int
 
 
 _Section = TypeVar("_Section")
@@ -338,10 +352,30 @@ RESUMABLE_CHANGES = {
 }
 
 
+def architecture_settings(options: BiLMOptions) -> Dict[str, Any]:
+    """The [model] settings (all but dropout) that describe the biLM of options: what paths.init_from's
+    options.json sets. (options.n_characters has no setting: bilm-tf's 261 or 262 rows of char_embed are
+    kept from options.json.)"""
+    return {
+        "lstm_dim": options.lstm_dim, "projection_dim": options.projection_dim, "n_layers": options.n_layers,
+        "cell_clip": float(options.cell_clip), "proj_clip": float(options.proj_clip),
+        "use_skip_connections": options.use_skip_connections, "char_dim": options.char_dim,
+        "filters": [list(f) for f in options.filters], "n_highway": options.n_highway,
+        "activation": options.activation, "max_characters_per_token": options.max_characters_per_token,
+    }
+
+
+def with_defaults(config_text: str) -> Config:
+    """A saved config (a checkpoint's) merged over DEFAULT_CONFIG: settings added to this tool after it was
+    written count as their defaults, so they never make an older checkpoint look changed."""
+    return Config().from_str(DEFAULT_CONFIG).merge(Config().from_str(config_text))
+
+
 def flat(config: Config) -> Dict[str, Any]:
     return {f"{s}.{k}": v for s, section in config.items() for k, v in section.items()}
 
 
 __all__ = ["DEFAULT_CONFIG", "load_config", "check_config", "bilm_options", "ConfigError", "RESUMABLE_CHANGES", "flat",
+           "architecture_settings", "with_defaults",
            "Settings", "PathSettings", "CorpusSettings", "VocabSettings", "ModelSettings", "SoftmaxSettings",
            "TrainingSettings", "STOP_LIMITS"]

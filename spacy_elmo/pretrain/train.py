@@ -23,9 +23,11 @@ from torch import nn
 
 from ..bilm.bilm import BiLM
 from ..bilm.chars import batch_to_char_ids
-from ..bilm.heads import LMHead, make_head
+from ..bilm.heads import FullSoftmax, LMHead, make_head
+from ..bilm.options import BiLMOptions, OptionsError
+from ..bilm.weights import WeightFileError, check_weight_file, load_weights
 from . import checkpoint as ckpt
-from .config import RESUMABLE_CHANGES, Config, Settings, TrainingSettings, flat
+from .config import RESUMABLE_CHANGES, Config, Settings, TrainingSettings, architecture_settings, flat, with_defaults
 from .corpus import Corpus, batches_by_tokens, corpus_files, take
 from .distributed import DistContext, setup, teardown
 from .export import EXPORTED_FILES, export_pretrained
@@ -130,6 +132,10 @@ class Run:
         self._window = {"time": 0.0, "tokens": 0, "loss_sum": 0.0, "loss_n": 0}  # since the last log line
         self._first = {"step": 0, "tokens": 0, "time": 0.0}  # where this process started (for the eta)
         self._params: List[nn.Parameter] = []
+        # paths.init_from: the biLM options that set the architecture (DIR's, or the checkpoint's copy)
+        self._init_options: Optional[BiLMOptions] = None
+        self._bilm: Optional[BiLM] = None
+        self._bilm_frozen = False  # training.freeze_bilm_steps: requires_grad is off on the biLM's parameters
 
     # ---- output -------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -183,6 +189,63 @@ class Run:
                     f"--output {self.output} is inside the corpus directory paths.{key} = {value}: the run's own files "
                     "(config.cfg, vocab.txt, logs) would be read as text. Choose an --output outside it."
                 )
+        self._check_init_from()
+
+    def _check_init_from(self) -> None:
+        """paths.init_from (--init-from DIR): a biLM in bilm-tf's layout, refused before --output is touched
+        when it cannot be used. Not read on --resume of a checkpoint: the checkpoint's weights win."""
+        value = self.settings.paths.init_from
+        if not value:
+            return
+        source = Path(value)
+        if source.resolve() == self.output.resolve():
+            raise PretrainError(
+                f"--init-from {source} is --output itself: the run would replace the biLM it starts from. Choose "
+                "another --output (to continue a run of this tool in its own folder, use --resume)."
+            )
+        if self.resume and ckpt.checkpoint_path(self.output).is_file():
+            return
+        if not source.is_dir():
+            raise PretrainError(f"--init-from {source}: no such directory (it must hold bilm-tf's options.json + weights.hdf5).")
+        missing = [name for name in ("options.json", "weights.hdf5") if not (source / name).is_file()]
+        if missing:
+            raise PretrainError(
+                f"--init-from {source} has no {' and no '.join(missing)}: it must hold a biLM in bilm-tf's layout "
+                "(options.json + weights.hdf5), e.g. a published ELMo or the --output of an earlier pretrain."
+            )
+        try:
+            options = BiLMOptions.from_file(source / "options.json")
+            check_weight_file(source / "weights.hdf5", options)
+        except (OptionsError, WeightFileError) as err:
+            raise PretrainError(f"--init-from {source}: {err}") from err
+        self._init_options = options
+
+    def _apply_init_from(self, resuming: bool) -> None:
+        """With paths.init_from the biLM's options.json sets every [model] setting but dropout (it wins over
+        the config, and the replaced values are named); the config written to config.cfg says so. On --resume
+        the options come from the checkpoint, so DIR need not exist any more."""
+        source = self.settings.paths.init_from
+        if not source:
+            return
+        if resuming:
+            saved = ckpt.load_checkpoint(self.output, mmap=True)
+            if saved.get("bilm_options") is None:
+                return  # a checkpoint of a run without --init-from: _restore names paths.init_from as changed
+            self._init_options = BiLMOptions.from_dict(saved["bilm_options"])
+            self.say(f"--resume: the biLM continues from {ckpt.checkpoint_path(self.output)}; --init-from {source} is not read again.")
+        wanted = architecture_settings(self._init_options)
+        changed = {key: value for key, value in wanted.items() if self.config["model"].get(key) != value}
+        if not changed:
+            return
+        if not resuming:
+            self.say(f"--init-from {source}: its options.json sets the biLM's architecture, over the config's [model]: "
+                     + ", ".join(f"{key} {self.config['model'].get(key)!r} -> {value!r}" for key, value in changed.items()))
+        config = Config().from_str(self.config.to_str())
+        for key, value in changed.items():
+            config["model"][key] = value
+        self.config = config
+        self.settings = Settings.from_config(config)
+        self.T = self.settings.training
 
     def _prepare_output(self) -> bool:
         """Refuse what must not be overwritten, create --output, clear stale temporaries, write config.cfg
@@ -197,6 +260,7 @@ class Run:
             self._refuse_to_replace_exported_files()
         if self.resume and not has_checkpoint:
             self.say(f"--resume: no checkpoint in {self.output} yet; starting from scratch.")
+        self._apply_init_from(resuming)
         if self.ctx.is_main:
             ckpt.remove_stale_temporaries(self.output)
             if not resuming:
@@ -268,13 +332,20 @@ class Run:
         """The model (seeded), its optimizer and gradient scaler, restored from the checkpoint on --resume;
         plus the module that trains (the model itself, or its DistributedDataParallel wrapper)."""
         m, s, ctx = self.settings.model, self.settings.softmax, self.ctx
-        options = m.bilm_options()
+        if self._init_options is not None:  # DIR's options.json (its n_characters and other keys kept)
+            options = BiLMOptions.from_dict(self._init_options.to_dict())
+            options.extra["init_from"] = str(self.settings.paths.init_from)
+        else:
+            options = m.bilm_options()
         options.extra.update({"bidirectional": True, "dropout": m.dropout, "n_tokens_vocab": len(self.vocab)})
         torch.manual_seed(self.T.seed)
         bilm = TrainingBiLM(options, dropout=m.dropout)
         head = make_head(s.type, options.projection_dim, len(self.vocab), n_samples=s.n_samples,
                          cutoffs=list(s.cutoffs), div_value=s.div_value)
         model = LanguageModel(bilm, head, dropout=m.dropout).to(ctx.device)
+        if self._init_options is not None and not resuming:
+            self._load_init_from(model)
+        self._bilm = model.bilm
         optimizer = self._optimizer(model.parameters())
         self._params = [p for p in model.parameters() if p.requires_grad]  # what gradient clipping sees
         scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.T.precision == "fp16")
@@ -293,9 +364,63 @@ class Run:
         if ctx.distributed:
             trainer = nn.parallel.DistributedDataParallel(
                 model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-                find_unused_parameters=s.type == "adaptive",
+                find_unused_parameters=s.type == "adaptive" or self.T.freeze_bilm_steps > 0,
             )
         return model, trainer, optimizer, scaler
+
+    def _load_init_from(self, model: LanguageModel) -> None:
+        """The biLM's weights exactly as DIR/weights.hdf5 holds them; the softmax new, or in part DIR's own
+        (softmax.reuse) when DIR is an earlier run of this tool with a full or sampled softmax."""
+        source = Path(self.settings.paths.init_from)
+        try:
+            load_weights(model.bilm, source / "weights.hdf5")
+        except WeightFileError as err:
+            raise PretrainError(f"--init-from {source}: {err}") from err
+        reused = self._reuse_softmax(model.head, source) if self.settings.softmax.reuse else 0
+        kind = self.settings.softmax.type
+        head = (f"softmax rows of {reused:,} of the {len(self.vocab):,} tokens from its softmax/W and softmax/b, the rest new"
+                if reused else f"a new {kind} softmax over the {len(self.vocab):,} tokens of the vocabulary")
+        frozen = self.T.freeze_bilm_steps
+        self.say(f"--init-from {source}: biLM weights from weights.hdf5; {head}"
+                 + (f"; the first {frozen:,} step(s) train the softmax only" if frozen else ""))
+        self.log_event("init_from", path=str(source), softmax_rows_reused=reused, freeze_bilm_steps=frozen)
+
+    def _reuse_softmax(self, head: LMHead, source: Path) -> int:
+        """Copy DIR's softmax rows of the tokens in both vocabularies; the number of rows copied."""
+        vocab_file, weight_file = source / "vocab.txt", source / "weights.hdf5"
+        if not isinstance(head, FullSoftmax) or not vocab_file.is_file():
+            return 0  # the adaptive softmax has no softmax/W; published biLMs have no vocab.txt
+        import h5py
+
+        with h5py.File(weight_file, "r") as fin:
+            if not (isinstance(fin.get("softmax/W"), h5py.Dataset) and isinstance(fin.get("softmax/b"), h5py.Dataset)):
+                return 0
+            weight, bias = fin["softmax/W"][...], fin["softmax/b"][...]
+        try:
+            old = Vocab.from_file(vocab_file)
+        except (ValueError, UnicodeDecodeError):
+            return 0
+        if weight.shape != (len(old), head.input_dim) or bias.shape != (len(old),):
+            self.say(f"--init-from {source}: softmax/W {weight.shape} does not fit its vocab.txt ({len(old):,} tokens) "
+                     f"and projection {head.input_dim}: not reused.")
+            return 0
+        pairs = [(i, old.index[token]) for i, token in enumerate(self.vocab.tokens) if token in old.index]
+        new_rows = torch.tensor([i for i, _ in pairs], dtype=torch.long, device=head.weight.device)
+        old_rows = [j for _, j in pairs]
+        with torch.no_grad():
+            head.weight[new_rows] = torch.from_numpy(weight[old_rows]).to(head.weight)
+            head.bias[new_rows] = torch.from_numpy(bias[old_rows]).to(head.bias)
+        return len(pairs)
+
+    def _freeze_bilm(self, frozen: bool) -> None:
+        """training.freeze_bilm_steps: no gradient reaches the biLM (nor its optimizer state) while frozen."""
+        for param in self._bilm.parameters():
+            param.requires_grad_(not frozen)
+        self._bilm_frozen = frozen
+        step, last = self.state["step"], self.T.freeze_bilm_steps
+        self.say(f"Steps {step + 1}-{last}: the biLM is frozen, the softmax alone trains (training.freeze_bilm_steps)"
+                 if frozen else f"Step {step + 1} on: the biLM trains too")
+        self.log_event("freeze_bilm", step=step, frozen=frozen)
 
     def _optimizer(self, params) -> torch.optim.Optimizer:
         if self.T.optimizer == "adagrad":
@@ -340,6 +465,8 @@ class Run:
         """One optimizer step on this process's batch (gradients averaged over processes by DDP); the state
         then counts the step, the batch and the tokens of all processes. Returns the gradient norm."""
         ctx, step = self.ctx, self.state["step"]
+        if (step < self.T.freeze_bilm_steps) != self._bilm_frozen:
+            self._freeze_bilm(not self._bilm_frozen)
         torch.manual_seed(step_seed(self.T.seed, step, ctx.rank))
         char_ids = torch.from_numpy(batch_to_char_ids(batch, self.settings.model.max_characters_per_token)).to(ctx.device)
         targets = self.vocab.target_ids(batch).to(ctx.device)
@@ -499,6 +626,9 @@ class Run:
             "extra_metrics": json.loads(json.dumps(self.extra_metrics)),
             "config": self.config.to_str(),
             "vocab_sha256": self.vocab.sha256(),  # vocab.txt must not change under a --resume
+            # the biLM's options (with --init-from, DIR's: the config has no n_characters), so a resumed run
+            # builds the same biLM without reading DIR again
+            "bilm_options": model.bilm.options.to_dict(),
             "torch_rng": torch.get_rng_state(),
             # dropout on a GPU draws from the device's generator: exact resume needs its state too
             "cuda_rng": torch.cuda.get_rng_state(self.ctx.device) if self.ctx.device.type == "cuda" else None,
@@ -518,7 +648,7 @@ class Run:
 
     def _restore(self, model: LanguageModel, optimizer, scaler) -> None:
         saved = ckpt.load_checkpoint(self.output, map_location=self.ctx.device)
-        old = flat(Config().from_str(saved["config"]))
+        old = flat(with_defaults(saved["config"]))
         new = flat(self.config)
         changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
         if changed:
