@@ -10,12 +10,14 @@ The hot loop of the biLM. Speed comes from:
 - `addmm` for the recurrent GEMM with the precomputed input projection as its bias.
 torch.nn.LSTM has proj_size but no clipping, so it cannot express this cell.
 """
+import os
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
+from .lstm_train import projected_lstm_train
 from .precision import LinearMap, make_map
 from .scratch import scratch
 
@@ -127,7 +129,15 @@ class ProjectedLSTM(nn.Module):
         return projected.view(stop - start, n_rows, 4 * self.cell_dim)
 
     def _forward_autograd(self, inputs: torch.Tensor, batch_sizes: Sequence[int], h: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, State]:
-        """Out-of-place version for training: every intermediate stays available to backward.
+        """Training (and autocast) forward: one autograd Function for the whole layer, with manual BPTT
+        (lstm_train.py). SPACY_ELMO_LSTM_TRAIN=reference selects the per-op autograd version below instead
+        (for benchmarks and as the tests' reference)."""
+        if os.environ.get("SPACY_ELMO_LSTM_TRAIN") == "reference":
+            return self._forward_autograd_reference(inputs, batch_sizes, h, c)
+        return projected_lstm_train(self, inputs, batch_sizes, h, c)
+
+    def _forward_autograd_reference(self, inputs: torch.Tensor, batch_sizes: Sequence[int], h: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, State]:
+        """Reference: out-of-place per-step ops recorded by autograd; every intermediate stays available to backward.
         The block is unbind()-ed once and the gates split(): indexing a slice per step instead would make
         autograd zero-fill and add a block-sized gradient at every step (O(T^2) memory traffic)."""
         T, B, _ = inputs.shape
