@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q $(TORCH)
 
 setup: $(BIN)/python
-	$(BIN)/pip install -q -e ".[test,plot]"
+	$(BIN)/pip install -q -e ".[test,plot,transformers]"
 
 test: setup
 	$(BIN)/python -m pytest -q tests

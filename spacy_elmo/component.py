@@ -29,6 +29,7 @@ from spacy.util import minibatch
 from thinc.api import Config, Model
 
 from . import span_getters  # noqa: F401  (registers the span getters used by the default config)
+from . import trf_bridge
 from .bilm import PRECISIONS, BiLM, save_bilm
 from .bilm.atomic import atomic_write
 from .cache import ActivationCache
@@ -139,6 +140,7 @@ class ElmoComponent(Pipe):
         self.cache = ActivationCache(cache_size)
         self.listener_map: Dict[str, List[Model]] = {}
         self._pid = os.getpid()
+        trf_bridge.install_extension()  # doc._.trf_data, where spacy-transformers is installed (trf_bridge.py)
 
     # -- the biLM and where its weights come from
     @property
@@ -195,7 +197,9 @@ class ElmoComponent(Pipe):
 
     def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None, losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
         """The biLM is frozen: nothing to learn. Present so that spaCy's tools that update every pipe
-        (nlp.update, spacy debug model) run over it; downstream models learn their own mix."""
+        (nlp.update, spacy debug model) run over it; downstream models learn their own mix. spacy-transformers'
+        TransformerListener nodes linked to this pipe get the batch's features here (trf_bridge.py)."""
+        trf_bridge.feed_listeners(self, [eg.predicted for eg in examples])
         return {} if losses is None else losses
 
     # -- listeners: downstream ElmoListener nodes learn the biLM's width and layer count from us
@@ -228,7 +232,7 @@ class ElmoComponent(Pipe):
         if not isinstance(model, Model):
             return
         for node in model.walk():
-            if node.name == LISTENER_NAME and node.attrs.get("upstream_name") in ("*", self.name):
+            if (node.name == LISTENER_NAME and node.attrs.get("upstream_name") in ("*", self.name)) or trf_bridge.is_listener(node, self.name):
                 self.add_listener(node, component.name)
         self._tell_listeners()
 
@@ -325,6 +329,7 @@ class ElmoComponent(Pipe):
             doc._.elmo_mix = {"weights": list(weights), "gamma": self.cfg["mix_gamma"]}
             if self.cfg["vector_hooks"]:
                 set_vector_hooks(doc)
+        trf_bridge.set_trf_data(docs)  # doc._.trf_data for TransformerListener, where spacy-transformers is in use
 
     # -- serialisation: the weights travel inside the pipeline directory, in bilm-tf's layout
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:

@@ -3,22 +3,26 @@
 doc._.elmo_layers holds (n_layers + 1, len(doc), 2P) in the pipe's storage dtype; doc._.elmo_mix the pipe's
 fixed mix; doc._.elmo / token._.elmo / span._.elmo are computed from them on access (float32).
 """
-from typing import Optional, Tuple
+from typing import Optional, Sequence
 
 import numpy
 from spacy.tokens import Doc, Span, Token
 
-def _mix_of(doc: Doc, n_layers: int) -> Tuple[numpy.ndarray, float]:
-    mix = doc._.elmo_mix
-    if not mix:
-        return numpy.full(n_layers, 1.0 / n_layers, dtype="float32"), 1.0
-    return numpy.asarray(mix["weights"], dtype="float32"), float(mix["gamma"])
+
+def mix_layers(layers: numpy.ndarray, weights: Optional[Sequence[float]] = None, gamma: float = 1.0) -> numpy.ndarray:
+    """(L, ..., D) layers -> (..., D) float32: gamma * sum_l weights[l] * layers[l]; weights None is the
+    uniform mix (the `elmo` pipe's default when its mix_weights is null)."""
+    n_layers = layers.shape[0]
+    w = numpy.full(n_layers, 1.0 / n_layers, dtype="float32") if weights is None else numpy.asarray(weights, dtype="float32")
+    return (float(gamma) * numpy.tensordot(w, layers.astype("float32"), axes=1)).astype("float32")
 
 
 def _mixed(doc: Doc, layers: numpy.ndarray) -> numpy.ndarray:
     """(L, ..., D) slice of the doc's layers -> (..., D) float32 with the doc's fixed mix."""
-    weights, gamma = _mix_of(doc, layers.shape[0])
-    return (gamma * numpy.tensordot(weights, layers.astype("float32"), axes=1)).astype("float32")
+    mix = doc._.elmo_mix
+    if not mix:
+        return mix_layers(layers)
+    return mix_layers(layers, mix["weights"], mix["gamma"])
 
 
 def doc_layers(doc: Doc) -> Optional[numpy.ndarray]:

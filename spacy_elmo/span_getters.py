@@ -1,10 +1,13 @@
 """Span getters: which stretches of a Doc the biLM reads as one sequence.
 
 They share spacy-transformers' interface (List[Doc] -> List[List[Span]]) and live in the same
-`span_getters` registry, under this package's own names (spacy-elmo.*_spans.v1). spacy-transformers is
-not a dependency (it pulls in `transformers`, which ELMo never uses) and its names are not registered
-here: a config may name `spacy-transformers.strided_spans.v1` and the like only where spacy-transformers
-is installed and has registered them itself.
+`span_getters` registry, under this package's own names (spacy-elmo.*_spans.v1), registered whether or
+not spacy-transformers is installed. spacy-transformers' names are never registered here: where it is
+installed (the `transformers` extra), `get_spans` may name `spacy-transformers.strided_spans.v1`,
+`.sent_spans.v1` or `.doc_spans.v1` and gets spacy-transformers' own functions. They are registered when
+spacy_transformers is imported, and spaCy imports it whenever it is installed: every Language() loads all
+`spacy_factories` entry points, its `transformer` factory among them, before any component (so any
+`get_spans`) is built. Without spacy-transformers such a name fails as any unknown name does.
 """
 from functools import partial
 from typing import Callable, Iterable, List, Tuple
