@@ -3,12 +3,17 @@ ceiling it reaches (measured in the same run with a large torch.mm).
 
     python bench/bench_pretrain.py [--config configs/pretrain_small.cfg] [--steps 15] [--corpus corpus/lm/train.txt]
 
+A/B of the LSTM training path: --lstm-paths new,reference runs every precision with each path (the
+reference is the per-op autograd ProjectedLSTM._forward_autograd_reference, selected through
+SPACY_ELMO_LSTM_TRAIN=reference), interleaved, --rounds times; the medians are reported.
+
 FLOPs per token = 3 x forward (forward + backward of activations and weights), forward = the biLM's
 BiLMOptions.flops_per_token() + the softmax (2 directions x 2 x (negatives + 1) x projection_dim for
 sampled, x vocabulary for full). Tokens counted are the positions the biLM computes: words + <S> + </S>.
 """
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,6 +53,10 @@ def main() -> None:
     parser.add_argument("--precisions", default=None,
                         help="comma-separated fp32,bf16,fp16 measured one after another in this run "
                              "(default: the config's training.precision)")
+    parser.add_argument("--lstm-paths", default="new",
+                        help="comma-separated new,reference: the LSTM training path(s) to measure, interleaved")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat every (precision, path) measurement this many times, interleaved; report medians")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -64,17 +73,40 @@ def main() -> None:
     batches = list(batches_by_tokens(sentences, int(config["training"]["batch_tokens"]), seed=0))[: args.steps + 2]
     options = bilm_options(config)
     s = config["softmax"]
-    precisions = (args.precisions or str(config["training"]["precision"])).split(",")
-    results = [measure(args.config, config, options, vocab, batches, precision.strip()) for precision in precisions]
-    if len(results) > 1:
-        for result in results[1:]:
-            result["words_per_second_vs_" + results[0]["precision"]] = round(
-                result["words_per_second"] / results[0]["words_per_second"], 3)
+    precisions = [p.strip() for p in (args.precisions or str(config["training"]["precision"])).split(",")]
+    paths = [p.strip() for p in args.lstm_paths.split(",")]
+    combos = [(precision, path) for precision in precisions for path in paths]
+    runs: dict = {combo: [] for combo in combos}
+    for _ in range(args.rounds):
+        for precision, path in combos:
+            runs[(precision, path)].append(measure(args.config, config, options, vocab, batches, precision, path))
+    results = []
+    for combo in combos:
+        by_speed = sorted(runs[combo], key=lambda r: r["words_per_second"])
+        result = dict(by_speed[len(by_speed) // 2])  # the median run (the upper one of an even count)
+        if args.rounds > 1:
+            result["rounds_words_per_second"] = [r["words_per_second"] for r in runs[combo]]
+        results.append(result)
+    base = results[0]
+    for result in results[1:]:
+        key = "words_per_second_vs_" + base["precision"] + ("" if len(paths) == 1 else "_" + base["lstm_path"])
+        result[key] = round(result["words_per_second"] / base["words_per_second"], 3)
+    if len(paths) > 1:  # each path against the first path at the same precision
+        for result in results:
+            same = next(r for r in results if r["precision"] == result["precision"] and r["lstm_path"] == paths[0])
+            if result is not same:
+                result["words_per_second_vs_" + paths[0] + "_path"] = round(result["words_per_second"] / same["words_per_second"], 3)
     print(json.dumps(results if len(results) > 1 else results[0], indent=2))
 
 
-def measure(config_path: str, config, options, vocab, batches, precision: str) -> dict:
+def measure(config_path: str, config, options, vocab, batches, precision: str, lstm_path: str = "new") -> dict:
     """Train a fresh model (same seed, same batches) for the batches after two warm-up steps."""
+    if lstm_path == "reference":
+        os.environ["SPACY_ELMO_LSTM_TRAIN"] = "reference"
+    elif lstm_path == "new":
+        os.environ.pop("SPACY_ELMO_LSTM_TRAIN", None)
+    else:
+        raise ValueError(f"--lstm-paths: new or reference, not {lstm_path!r}")
     s = config["softmax"]
     torch.manual_seed(0)
     model = LanguageModel(TrainingBiLM(options, dropout=float(config["model"]["dropout"])),
@@ -134,6 +166,7 @@ def measure(config_path: str, config, options, vocab, batches, precision: str) -
     return {
         "config": str(config_path),
         "precision": precision,
+        "lstm_path": lstm_path,
         "threads": torch.get_num_threads(),
         "steps": len(batches) - 2,
         "batch_tokens": int(config["training"]["batch_tokens"]),
