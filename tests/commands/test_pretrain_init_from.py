@@ -83,6 +83,18 @@ def test_zero_bilm_steps_export_a_bilm_bit_equal_to_the_input(corpus, tiny_weigh
     assert _metrics(out)["step"] == 3
 
 
+def test_a_bilm_tf_weight_file_comes_back_bit_equal(corpus, bilm_tf_fixtures, tmp_path):
+    """A file written by bilm-tf itself (allennlp's test fixture, TF's dataset layout, no softmax)."""
+    published = tmp_path / "published"
+    published.mkdir()
+    shutil.copy(bilm_tf_fixtures / "options.json", published / "options.json")
+    shutil.copy(bilm_tf_fixtures / "lm_weights.hdf5", published / "weights.hdf5")
+    out = tmp_path / "adapted"
+    assert run_cli(*pretrain_args(corpus, out, "--init-from", published, "--training.max_steps", 2,
+                                  "--training.freeze_bilm_steps", 2, "--training.eval_every", 0, *QUIET)) == 0
+    _same_bilm(published, out)
+
+
 def test_init_from_starts_from_the_weights_and_then_trains_them(corpus, tiny_weights_dir, tmp_path):
     out = tmp_path / "adapted"
     assert run_cli(*pretrain_args(corpus, out, "--init-from", tiny_weights_dir, "--training.max_steps", 2,
