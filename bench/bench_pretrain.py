@@ -86,16 +86,24 @@ def main() -> None:
         result = dict(by_speed[len(by_speed) // 2])  # the median run (the upper one of an even count)
         if args.rounds > 1:
             result["rounds_words_per_second"] = [r["words_per_second"] for r in runs[combo]]
+            result["rounds_words_per_cpu_second"] = [r["words_per_cpu_second"] for r in runs[combo]]
+            cpu = sorted(result["rounds_words_per_cpu_second"])
+            result["median_words_per_cpu_second"] = cpu[len(cpu) // 2]
         results.append(result)
+    def cpu_rate(result: dict) -> float:
+        return result.get("median_words_per_cpu_second", result["words_per_cpu_second"])
+
     base = results[0]
     for result in results[1:]:
-        key = "words_per_second_vs_" + base["precision"] + ("" if len(paths) == 1 else "_" + base["lstm_path"])
-        result[key] = round(result["words_per_second"] / base["words_per_second"], 3)
+        suffix = base["precision"] + ("" if len(paths) == 1 else "_" + base["lstm_path"])
+        result["words_per_second_vs_" + suffix] = round(result["words_per_second"] / base["words_per_second"], 3)
+        result["words_per_cpu_second_vs_" + suffix] = round(cpu_rate(result) / cpu_rate(base), 3)
     if len(paths) > 1:  # each path against the first path at the same precision
         for result in results:
             same = next(r for r in results if r["precision"] == result["precision"] and r["lstm_path"] == paths[0])
             if result is not same:
                 result["words_per_second_vs_" + paths[0] + "_path"] = round(result["words_per_second"] / same["words_per_second"], 3)
+                result["words_per_cpu_second_vs_" + paths[0] + "_path"] = round(cpu_rate(result) / cpu_rate(same), 3)
     print(json.dumps(results if len(results) > 1 else results[0], indent=2))
 
 
@@ -136,12 +144,13 @@ def measure(config_path: str, config, options, vocab, batches, precision: str, l
         step(batch)
     gemm_before = gemm_rate()
     words = positions = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for batch in batches[2:]:
         step(batch)
         words += sum(map(len, batch))
         positions += sum(len(x) + 2 for x in batch)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     gemm = max(gemm_before, gemm_rate())
     P = options.projection_dim
     if s["type"] == "sampled":
@@ -172,6 +181,9 @@ def measure(config_path: str, config, options, vocab, batches, precision: str, l
         "batch_tokens": int(config["training"]["batch_tokens"]),
         "words_per_second": round(words / seconds, 1),
         "positions_per_second": round(positions / seconds, 1),
+        # words per second of this process's CPU time (all its threads): with --threads 1 on a shared
+        # machine, less sensitive than wall time to the other processes that take the core away
+        "words_per_cpu_second": round(words / cpu_seconds, 1),
         "forward_mflop_per_token": round(forward_flops / 1e6, 3),
         "bilm_forward_mflop_per_token": round(options.flops_per_token() / 1e6, 3),
         "softmax_forward_mflop_per_token": round(softmax_flops / 1e6, 3),

@@ -25,7 +25,8 @@ the same reason the forward needs no masking: rows are sorted longest first.
 
 Precision: the GEMMs run in `gemm_dtype` (bfloat16 under CPU autocast; the weights and the layer input
 are cast once per call), the gate math and the cell state in float32 (float64 when the layer is float64,
-for gradcheck). Under autocast the outputs are bfloat16 as autocast's mm would make them, the final c
+for gradcheck). A gate's pre-activation (input projection + recurrent GEMM, accumulated in float32 inside
+the GEMM) is rounded to bf16 once before the float32 sigmoid/tanh, as autocast's addmm rounds it. Under autocast the outputs are bfloat16 as autocast's mm would make them, the final c
 float32. Weight gradients are returned float32, from bf16 GEMMs that accumulate in float32.
 """
 from typing import Optional, Sequence, Tuple
