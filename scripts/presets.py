@@ -1,8 +1,15 @@
-"""Size presets of the project: `ci` (tiny slices, minutes), `demo` (2-core CPU, < 45 minutes), `full` (GPU).
+"""Size presets of the project: `ci` (tiny slices, minutes), `demo` (2-core CPU, < 40 minutes), `full` (GPU).
 
 Every step of scripts/run.py reads its settings from here; project.yml has one workflow per size
 (`spacy project run ci|demo|full`) whose commands pass their size explicitly and keep their files
 apart: corpus/SIZE/, training/SIZE/, metrics/SIZE/, packages/SIZE/.
+
+Trainings stop when the dev score has not improved for `patience` steps (spaCy's [training] patience,
+counted in steps, checked at each evaluation), ELMo and tok2vec alike; max_steps is only a cap for time,
+and the report says which of the two stopped each run. `sentiment_seeds` lists the [system] seeds
+trained per sentiment training set ("10": 10% of the training snippets, "100": all of them); the report
+gives their mean. `stock_train` gives spaCy's stock ner config (`spacy init config --pipeline ner
+--optimize efficiency`; its own loop: patience 1600, eval every 200, cap 20,000) the baseline's loop settings.
 """
 from typing import Any, Dict, List
 
@@ -13,8 +20,14 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "lm": ["--dev-fraction", "0.1", "--limit-words", "30000"],
         "pretrain_config": "configs/pretrain_tiny.cfg",
         "pretrain": ["--training.max_steps", "30"],  # the slowest ci step: enough for a biLM that loads and trains
-        "ner": ["--training.max_steps", "60", "--training.eval_frequency", "30"],
-        "textcat_train": ["--training.max_steps", "40", "--training.eval_frequency", "20"],
+        "ner": ["--training.max_steps", "60", "--training.eval_frequency", "30", "--training.patience", "60"],
+        "textcat_train": ["--training.max_steps", "40", "--training.eval_frequency", "20", "--training.patience", "40"],
+        "sentiment": ["--train-fractions", "0.1,1.0", "--limit-train", "300", "--limit-dev", "60", "--limit-test", "60"],
+        "sentiment_train": ["--training.max_steps", "20", "--training.eval_frequency", "10", "--training.patience", "20",
+                            "--training.batcher.size", "500"],
+        # sentiment at 10% only and no stock ner: ci exercises each step once and stays short
+        "sentiment_seeds": {"10": [0], "100": []},
+        "stock_train": None,
     },
     "demo": {
         "conll": ["--train-fractions", "0.1,0.25,1.0"],
@@ -22,8 +35,16 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "lm": ["--dev-fraction", "0.02"],
         "pretrain_config": "configs/pretrain_small.cfg",
         "pretrain": [],
-        "ner": ["--training.max_steps", "1500", "--training.eval_frequency", "250"],
-        "textcat_train": ["--training.max_steps", "600", "--training.eval_frequency", "100"],
+        # patience 500 = two evaluations without a better dev F1; the cap keeps the demo's time (the report names runs it stopped)
+        "ner": ["--training.max_steps", "2000", "--training.eval_frequency", "250", "--training.patience", "500"],
+        "textcat_train": ["--training.max_steps", "1000", "--training.eval_frequency", "100", "--training.patience", "300"],
+        "sentiment": ["--train-fractions", "0.1,1.0"],
+        # ~23 snippets a step; 1,016 snippets (10%) are ~44 steps an epoch, 10,164 (100%) ~440
+        "sentiment_train": ["--training.batcher.size", "500", "--training.eval_frequency", "25", "--training.patience", "200",
+                            "--training.max_steps", "3000"],
+        "sentiment_seeds": {"10": [0, 1, 2], "100": [0]},
+        # the baseline's loop (above), so that only the stock model and its optimizer schedule differ
+        "stock_train": ["--training.max_steps", "2000", "--training.eval_frequency", "250", "--training.patience", "500"],
     },
     "full": {
         "conll": ["--train-fractions", "0.1,0.25,1.0"],
@@ -31,8 +52,13 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "lm": ["--dev-fraction", "0.02"],
         "pretrain_config": "configs/pretrain_full.cfg",
         "pretrain": [],
-        "ner": ["--training.max_steps", "20000", "--training.eval_frequency", "500"],
-        "textcat_train": ["--training.max_steps", "5000", "--training.eval_frequency", "200"],
+        "ner": ["--training.max_steps", "20000", "--training.eval_frequency", "500", "--training.patience", "2500"],
+        "textcat_train": ["--training.max_steps", "5000", "--training.eval_frequency", "200", "--training.patience", "1000"],
+        "sentiment": ["--train-fractions", "0.1,1.0"],
+        "sentiment_train": ["--training.batcher.size", "500", "--training.eval_frequency", "50", "--training.patience", "1000",
+                            "--training.max_steps", "20000"],
+        "sentiment_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
+        "stock_train": ["--training.max_steps", "20000", "--training.eval_frequency", "500", "--training.patience", "2500"],
     },
 }
 

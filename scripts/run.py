@@ -1,10 +1,10 @@
 """The project's steps, one call per command of project.yml. Each prints the exact command it runs,
 so any step can be rerun by hand.
 
-    python scripts/run.py prepare conll|bbc|lm --size SIZE
+    python scripts/run.py prepare conll|bbc|sentiment|lm --size SIZE
     python scripts/run.py pretrain --size SIZE [--gpu-id N]
-    python scripts/run.py train ner|textcat elmo|tok2vec 10|25|100 --size SIZE [--elmo DIR] [--gpu-id N]
-    python scripts/run.py evaluate ner|textcat elmo|tok2vec 10|25|100 --size SIZE [--gpu-id N]
+    python scripts/run.py train ner|textcat|sentiment elmo|tok2vec|stock 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N]
+    python scripts/run.py evaluate ner|textcat|sentiment elmo|tok2vec|stock 10|25|100 --size SIZE [--seed N] [--gpu-id N]
     python scripts/run.py package --size SIZE --name NAME --version VERSION
     python scripts/run.py wheel
 
@@ -12,14 +12,20 @@ SIZE is ci, demo or full (scripts/presets.py). A size reads and writes only its 
 corpus/SIZE/, training/SIZE/, metrics/SIZE/ and packages/SIZE/, so the output of one size can never
 stand in for another's in project.yml's deps. The `*_commands` functions build the argv lists without
 running anything (tests/test_project.py checks them against project.yml's deps and outputs).
+
+Every training stops when its dev score has not improved for [training] patience steps (or at the
+max_steps cap of the size's preset) and logs each evaluation to DIR/train_log.jsonl; `train` then writes
+DIR/train_summary.json (best step, last step, what stopped it, seconds), and `evaluate` adds it to the
+metrics file under "training", so the report can say how long each side trained.
 """
+import json
 import shlex
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import typer
 
@@ -30,14 +36,22 @@ PY = sys.executable
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 SIZE = typer.Option(..., "--size", help="ci, demo or full (scripts/presets.py)")
 GPU = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU")
+SEED = typer.Option(0, "--seed", help="[system] seed of the training (a seed other than 0 gets its own folders)")
 
-TASKS = ("ner", "textcat")
+TASKS = ("ner", "textcat", "sentiment")
 FEATURES = ("elmo", "tok2vec")
 # What each prepare step reads (under assets/) and the script that does it; outputs go to corpus/SIZE/NAME.
 DATA = {"conll": ("conll2003", "scripts/prepare_conll.py"), "bbc": ("bbc", "scripts/prepare_textcat.py"),
-        "lm": ("news", "scripts/prepare_lm_corpus.py")}
-CORPUS_NAMES = {"conll": "conll2003", "bbc": "bbc", "lm": "lm"}
-Run = Tuple[str, str, str]
+        "sentiment": ("rotten_tomatoes", "scripts/prepare_sentiment.py"), "lm": ("news", "scripts/prepare_lm_corpus.py")}
+CORPUS_NAMES = {"conll": "conll2003", "bbc": "bbc", "sentiment": "sentiment", "lm": "lm"}
+PREPARE_PRESETS = {"conll": "conll", "bbc": "textcat", "sentiment": "sentiment", "lm": "lm"}
+TASK_DATA = {"ner": "conll", "textcat": "bbc", "sentiment": "sentiment"}
+# Sentiment trains the textcat configs on the Rotten Tomatoes snippets (the presets' sentiment_train overrides).
+TASK_CONFIG = {"ner": "ner", "textcat": "textcat", "sentiment": "textcat"}
+TASK_TRAIN_PRESET = {"ner": "ner", "textcat": "textcat_train", "sentiment": "sentiment_train"}
+# spaCy's own `spacy init config --pipeline ner --optimize efficiency`, trained once at 10% beside the baseline.
+STOCK_INIT = ["--lang", "en", "--pipeline", "ner", "--optimize", "efficiency"]
+Run = Tuple[str, str, str, int]  # (task, features, fraction, seed)
 
 
 def sh(args: List[str]) -> None:
@@ -49,18 +63,40 @@ def sh(args: List[str]) -> None:
     print(f"({time.perf_counter() - start:.0f}s)", flush=True)
 
 
-def runs() -> Iterator[Run]:
-    """(task, features, fraction) of every pipeline trained: ner at three data sizes, textcat once."""
+def runs(size: str) -> Iterator[Run]:
+    """(task, features, fraction, seed) of every pipeline a size trains: ner at three data sizes, textcat once,
+    sentiment at a small and the full training set (with the preset's seeds), and spaCy's stock ner at 10%
+    (where the preset has stock_train)."""
+    p = preset(size)
     for features in FEATURES:
         for fraction in FRACTIONS:
-            yield "ner", features, fraction
-        yield "textcat", features, "100"
+            yield "ner", features, fraction, 0
+        yield "textcat", features, "100", 0
+        for fraction in ("10", "100"):
+            for seed in p["sentiment_seeds"][fraction]:
+                yield "sentiment", features, fraction, seed
+    if p["stock_train"] is not None:  # None: a size without the stock comparison (ci, to keep it short)
+        yield "ner", "stock", "10", 0
 
 
-def check_run(task: str, features: str, fraction: str) -> None:
-    if (task, features, fraction) not in set(runs()):
-        valid = ", ".join(" ".join(run) for run in runs())
-        raise SystemExit(f"No pipeline {task} {features} {fraction}; the project trains: {valid}.")
+def check_run(task: str, features: str, fraction: str, seed: int, size: str) -> None:
+    if (task, features, fraction, seed) not in set(runs(size)):
+        valid = ", ".join(run_label(*run) for run in runs(size))
+        raise SystemExit(f"No pipeline {run_label(task, features, fraction, seed)} in size {size}; it trains: {valid}.")
+
+
+def run_label(task: str, features: str, fraction: str, seed: int = 0) -> str:
+    return f"{task} {features} {fraction}" + (f" --seed {seed}" if seed else "")
+
+
+def run_name(task: str, features: str, fraction: str, seed: int = 0) -> str:
+    """ner_elmo_10, sentiment_tok2vec_10_seed2: the folder and metrics name (seed 0 has no suffix)."""
+    return f"{task}_{features}_{fraction}" + (f"_seed{seed}" if seed else "")
+
+
+def command_suffix(task: str, features: str, fraction: str, seed: int = 0) -> str:
+    """The project.yml command names: train-SUFFIX-SIZE, evaluate-SUFFIX-SIZE."""
+    return f"{task}-{features}-{fraction}" + (f"-seed{seed}" if seed else "")
 
 
 def corpus_dir(size: str, data: str) -> str:
@@ -72,18 +108,26 @@ def elmo_dir(size: str) -> str:
     return f"training/{size}/elmo"
 
 
-def pipeline_dir(size: str, task: str, features: str, fraction: str) -> str:
-    return f"training/{size}/{task}_{features}_{fraction}"
+def pipeline_dir(size: str, task: str, features: str, fraction: str, seed: int = 0) -> str:
+    return f"training/{size}/{run_name(task, features, fraction, seed)}"
 
 
-def metrics_file(size: str, task: str, features: str, fraction: str) -> str:
-    return f"metrics/{size}/{task}_{features}_{fraction}.json"
+def metrics_file(size: str, task: str, features: str, fraction: str, seed: int = 0) -> str:
+    return f"metrics/{size}/{run_name(task, features, fraction, seed)}.json"
+
+
+def train_log(size: str, *run: Any) -> str:
+    return f"{pipeline_dir(size, *run)}/train_log.jsonl"
+
+
+def train_summary_file(size: str, *run: Any) -> str:
+    return f"{pipeline_dir(size, *run)}/train_summary.json"
 
 
 def prepare_commands(data: str, size: str) -> List[List[str]]:
     if data not in DATA:
         raise SystemExit(f"Unknown data {data!r}; choose one of {', '.join(DATA)}.")
-    options = preset(size)[{"conll": "conll", "bbc": "textcat", "lm": "lm"}[data]]
+    options = preset(size)[PREPARE_PRESETS[data]]
     assets, script = DATA[data]
     return [[PY, script, f"assets/{assets}", corpus_dir(size, data), *options]]
 
@@ -95,24 +139,73 @@ def pretrain_commands(size: str, gpu_id: int = -1) -> List[List[str]]:
              "--paths.train", f"{lm}/train.txt", "--paths.dev", f"{lm}/dev.txt", *p["pretrain"], *gpu_args(gpu_id)]]
 
 
+def train_config(size: str, task: str, features: str, fraction: str, seed: int = 0) -> str:
+    """The project's config, or for the stock run the one `spacy init config` writes into its folder."""
+    if features == "stock":
+        return f"{pipeline_dir(size, task, features, fraction, seed)}/stock.cfg"
+    return f"configs/{TASK_CONFIG[task]}_{features}.cfg"
+
+
 def train_commands(task: str, features: str, fraction: str, size: str, gpu_id: int = -1,
-                   elmo: Optional[str] = None) -> List[List[str]]:
-    check_run(task, features, fraction)
+                   elmo: Optional[str] = None, seed: int = 0) -> List[List[str]]:
+    check_run(task, features, fraction, seed, size)
     p = preset(size)
-    corpus = corpus_dir(size, "conll" if task == "ner" else "bbc")
-    overrides = list(p["ner"] if task == "ner" else p["textcat_train"])
-    return [[PY, "-m", "spacy", "train", f"configs/{task}_{features}.cfg",
-             "--output", pipeline_dir(size, task, features, fraction),
-             "--paths.train", f"{corpus}/{FRACTIONS[fraction]}", "--paths.dev", f"{corpus}/dev.spacy",
-             *(["--paths.elmo_weights", elmo or elmo_dir(size)] if features == "elmo" else []),
-             *overrides, *gpu_args(gpu_id)]]
+    run = (task, features, fraction, seed)
+    corpus = corpus_dir(size, TASK_DATA[task])
+    config = train_config(size, *run)
+    # The stock config keeps its own training loop (patience 1600, eval every 200, max 20,000 steps) except in ci.
+    overrides = list(p["stock_train"] if features == "stock" else p[TASK_TRAIN_PRESET[task]])
+    commands = [[PY, "-m", "spacy", "init", "config", config, *STOCK_INIT]] if features == "stock" else []
+    commands.append(
+        [PY, "-m", "spacy", "train", config,
+         "--output", pipeline_dir(size, *run),
+         "--paths.train", f"{corpus}/{FRACTIONS[fraction]}", "--paths.dev", f"{corpus}/dev.spacy",
+         *(["--paths.elmo_weights", elmo or elmo_dir(size)] if features == "elmo" else []),
+         *(["--system.seed", str(seed)] if seed else []),
+         # every evaluation as a JSON line (ConsoleLogger.v2 is v1 with an output file): what train_summary reads
+         "--training.logger.@loggers", "spacy.ConsoleLogger.v2", "--training.logger.output_file", train_log(size, *run),
+         *overrides, *gpu_args(gpu_id)])
+    return commands
 
 
-def evaluate_commands(task: str, features: str, fraction: str, size: str, gpu_id: int = -1) -> List[List[str]]:
-    check_run(task, features, fraction)
-    corpus = corpus_dir(size, "conll" if task == "ner" else "bbc")
-    return [[PY, "-m", "spacy", "evaluate", f"{pipeline_dir(size, task, features, fraction)}/model-best",
-             f"{corpus}/test.spacy", "--output", metrics_file(size, task, features, fraction), *gpu_args(gpu_id)]]
+def read_config_training(config: str, overrides: List[str]) -> Dict[str, int]:
+    """[training] patience / eval_frequency / max_steps as the training used them (config + CLI overrides)."""
+    from spacy.util import load_config
+
+    keys = ("patience", "eval_frequency", "max_steps")
+    given = {overrides[i][len("--training."):]: overrides[i + 1] for i in range(0, len(overrides) - 1)
+             if overrides[i].startswith("--training.") and overrides[i][len("--training."):] in keys}
+    training = load_config(config, interpolate=False)["training"]
+    return {key: int(given.get(key, training[key])) for key in keys}
+
+
+def train_summary(log_path: Path, settings: Dict[str, int], seconds: float) -> Dict[str, Any]:
+    """From spaCy's evaluation log: the step of the best dev score (the earliest of equal ones, as spaCy picks
+    model-best), the last evaluated step, and whether patience or the max_steps cap ended the training."""
+    evals = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    if not evals:
+        raise SystemExit(f"{log_path}: no evaluation logged")
+    best = max(evals, key=lambda e: (e["score"], -e["step"]))
+    last = evals[-1]["step"]
+    patience, max_steps = settings["patience"], settings["max_steps"]
+    if patience and last - best["step"] >= patience:
+        stopped = "patience"
+    elif max_steps and last >= max_steps:
+        stopped = "max_steps"
+    else:
+        stopped = "other"
+    return {"best_step": best["step"], "best_score": best["score"], "best_epoch": best["epoch"],
+            "last_step": last, "last_epoch": evals[-1]["epoch"], "n_evaluations": len(evals), "stopped_by": stopped,
+            **settings, "train_seconds": round(seconds, 1)}
+
+
+def evaluate_commands(task: str, features: str, fraction: str, size: str, gpu_id: int = -1,
+                      seed: int = 0) -> List[List[str]]:
+    check_run(task, features, fraction, seed, size)
+    run = (task, features, fraction, seed)
+    corpus = corpus_dir(size, TASK_DATA[task])
+    return [[PY, "-m", "spacy", "evaluate", f"{pipeline_dir(size, *run)}/model-best",
+             f"{corpus}/test.spacy", "--output", metrics_file(size, *run), *gpu_args(gpu_id)]]
 
 
 WHEEL_DIR = "packages/spacy_elmo"
@@ -139,7 +232,7 @@ def fresh(path: str) -> None:
 
 
 @app.command()
-def prepare(data: str = typer.Argument(..., help="conll, bbc or lm"), size: str = SIZE) -> None:
+def prepare(data: str = typer.Argument(..., help="conll, bbc, sentiment or lm"), size: str = SIZE) -> None:
     for args in prepare_commands(data, size):
         sh(args)
 
@@ -153,26 +246,41 @@ def pretrain(size: str = SIZE, gpu_id: int = GPU) -> None:
 
 
 @app.command()
-def train(task: str = typer.Argument(..., help="ner or textcat"), features: str = typer.Argument(..., help="elmo or tok2vec"),
-          fraction: str = typer.Argument(..., help="10, 25 or 100 (% of the ner training sentences; textcat: 100)"),
-          size: str = SIZE, gpu_id: int = GPU,
+def train(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
+          features: str = typer.Argument(..., help="elmo, tok2vec or stock (spaCy's init config, ner 10 only)"),
+          fraction: str = typer.Argument(..., help="10, 25 or 100 (% of the training set; textcat: 100; sentiment: 10 or 100)"),
+          size: str = SIZE, gpu_id: int = GPU, seed: int = SEED,
           elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder (options.json + weights.hdf5); default training/SIZE/elmo")) -> None:
-    check_run(task, features, fraction)
-    preset(size)
     # The configs' listeners take their width (2 x projection_dim) from the elmo pipe: nothing to read here.
-    commands = train_commands(task, features, fraction, size, gpu_id, elmo=elmo)
-    fresh(pipeline_dir(size, task, features, fraction))
+    commands = train_commands(task, features, fraction, size, gpu_id, elmo=elmo, seed=seed)
+    run = (task, features, fraction, seed)
+    fresh(pipeline_dir(size, *run))
+    Path(pipeline_dir(size, *run)).mkdir(parents=True)
+    start = time.perf_counter()
     for args in commands:
         sh(args)
+    seconds = time.perf_counter() - start
+    train_args = commands[-1]
+    overrides = train_args[train_args.index("--output"):]
+    summary = train_summary(Path(train_log(size, *run)), read_config_training(train_config(size, *run), overrides), seconds)
+    Path(train_summary_file(size, *run)).write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"best dev score {summary['best_score']:.4f} at step {summary['best_step']} (epoch {summary['best_epoch']}); "
+          f"stopped at step {summary['last_step']} by {summary['stopped_by']} after {seconds:.0f}s", flush=True)
 
 
 @app.command()
 def evaluate(task: str = typer.Argument(...), features: str = typer.Argument(...), fraction: str = typer.Argument(...),
-             size: str = SIZE, gpu_id: int = GPU) -> None:
-    commands = evaluate_commands(task, features, fraction, size, gpu_id)
+             size: str = SIZE, gpu_id: int = GPU, seed: int = SEED) -> None:
+    commands = evaluate_commands(task, features, fraction, size, gpu_id, seed=seed)
     Path(f"metrics/{size}").mkdir(parents=True, exist_ok=True)
     for args in commands:
         sh(args)
+    # The training's steps and time beside the test scores: one file per pipeline for the report.
+    run = (task, features, fraction, seed)
+    out = Path(metrics_file(size, *run))
+    metrics = json.loads(out.read_text())
+    metrics["training"] = json.loads(Path(train_summary_file(size, *run)).read_text())
+    out.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
 @app.command()

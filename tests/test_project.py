@@ -7,6 +7,7 @@ tests below that need its results skip without them. Everything else runs on pla
 inputs in a copy of the project, in well under a minute.
 """
 import functools
+import json
 import re
 import shlex
 import shutil
@@ -82,9 +83,9 @@ def step_argvs(cmd: dict) -> List[List[str]]:
         elif step == "pretrain":
             out += steps.pretrain_commands(size, gpu)
         elif step == "train":
-            out += steps.train_commands(*pos, size, gpu, elmo=opts.get("--elmo"))
+            out += steps.train_commands(*pos, size, gpu, elmo=opts.get("--elmo"), seed=int(opts.get("--seed", 0)))
         elif step == "evaluate":
-            out += steps.evaluate_commands(*pos, size, gpu)
+            out += steps.evaluate_commands(*pos, size, gpu, seed=int(opts.get("--seed", 0)))
         elif step == "package":
             out += steps.package_commands(size, opts["--name"], opts["--version"])
         elif step == "wheel":
@@ -150,7 +151,7 @@ def test_deps_and_outputs_cover_what_each_step_reads_and_writes():
                 assert "scripts/presets.py" in cmd["deps"], name
         if name.startswith("report-"):
             size = name.split("-")[-1]
-            for run in steps.runs():
+            for run in steps.runs(size):
                 assert steps.metrics_file(size, *run) in cmd["deps"], (name, run)
     assert {"setup.cfg", "pyproject.toml", "README.md", "LICENSE"} <= set(cmds["wheel"]["deps"])  # what the build reads
     tracked = subprocess.run(["git", "ls-files", "spacy_elmo"], capture_output=True, text=True, cwd=ROOT).stdout.split()
@@ -159,15 +160,37 @@ def test_deps_and_outputs_cover_what_each_step_reads_and_writes():
 
 
 def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
-    cmds = commands()
+    cmds, workflows = commands(), config()["workflows"]
     for size in SIZES:
-        for run in steps.runs():
-            train, evaluate = cmds["train-{}-{}-{}-{}".format(*run, size)], cmds["evaluate-{}-{}-{}-{}".format(*run, size)]
+        for run in steps.runs(size):
+            suffix = steps.command_suffix(*run)
+            train, evaluate = cmds[f"train-{suffix}-{size}"], cmds[f"evaluate-{suffix}-{size}"]
+            assert {train["name"], evaluate["name"]} <= set(workflows[size])
             assert train["outputs"] == [steps.pipeline_dir(size, *run)]
             assert evaluate["outputs"] == [steps.metrics_file(size, *run)]
-            assert f"configs/{run[0]}_{run[1]}.cfg" in train["deps"]
-            assert (f"{steps.pipeline_dir(size, *run)}/model-best") in evaluate["deps"]
+            if run[1] != "stock":  # the stock config is written by `spacy init config` into the training's folder
+                assert f"configs/{steps.TASK_CONFIG[run[0]]}_{run[1]}.cfg" in train["deps"]
+            # the test scores and the training's steps (train_summary.json) go into one metrics file
+            assert {f"{steps.pipeline_dir(size, *run)}/model-best", steps.train_summary_file(size, *run)} <= set(evaluate["deps"])
+            assert (run[3] != 0) == ("--seed" in train["script"][0]) == ("--seed" in evaluate["script"][0])
         assert steps.preset(size)["pretrain_config"] in cmds[f"pretrain-{size}"]["deps"]
+    # the small sentiment training set has three seeds at demo size (their mean is the reported score)
+    assert steps.preset("demo")["sentiment_seeds"]["10"] == [0, 1, 2]
+
+
+def test_every_training_stops_on_patience_with_a_cap_and_logs_its_evaluations():
+    """ELMo and tok2vec alike: the same [training] patience / eval_frequency / max_steps per task and size, and the
+    JSONL evaluation log that train_summary reads."""
+    for size in SIZES:
+        by_task: Dict[str, Set[str]] = {}
+        for run in steps.runs(size):
+            argv = steps.train_commands(*run[:3], size, seed=run[3])[-1]
+            settings = steps.read_config_training(steps.train_config(size, *run), argv) if run[1] != "stock" else None
+            if settings is not None:
+                assert settings["patience"] > 0 and settings["max_steps"] >= settings["patience"] >= settings["eval_frequency"], (size, run)
+                by_task.setdefault(run[0], set()).add(json.dumps(settings))
+            assert argv[argv.index("--training.logger.output_file") + 1] == steps.train_log(size, *run)
+        assert all(len(found) == 1 for found in by_task.values()), (size, by_task)
 
 
 def test_a_wrong_size_or_pipeline_is_a_clear_error():
@@ -178,6 +201,8 @@ def test_a_wrong_size_or_pipeline_is_a_clear_error():
     assert bad.returncode != 0 and "Unknown size preset 'small'; choose one of ci, demo, full" in bad.stderr
     bad = run_py("evaluate", "textcat", "elmo", "10", "--size", "ci")
     assert bad.returncode != 0 and "No pipeline textcat elmo 10" in bad.stderr
+    bad = run_py("train", "sentiment", "elmo", "10", "--seed", "2", "--size", "ci")  # ci trains seed 0 only
+    assert bad.returncode != 0 and "No pipeline sentiment elmo 10 --seed 2 in size ci" in bad.stderr
     bad = spacy_project("run", "small", ".")
     assert bad.returncode != 0 and "Available workflows: ci, demo, full" in " ".join(bad.stdout.split())
 
@@ -348,7 +373,7 @@ def test_spacy_project_assets_confirms_every_fetched_file():
     result = spacy_project("assets", ".")
     assert result.returncode == 0, result.stdout + result.stderr
     data = [a for a in config()["assets"] if not a.get("extra")]
-    assert result.stdout.count("Asset exists with matching checksum") == len(data) == 8, result.stdout
+    assert result.stdout.count("Asset exists with matching checksum") == len(data) == 10, result.stdout
 
 
 def test_extra_assets_are_the_published_weights_with_where_they_go():

