@@ -73,7 +73,7 @@ def runs(size: str) -> Iterator[Run]:
             yield "ner", features, fraction, 0
         yield "textcat", features, "100", 0
         for fraction in ("10", "100"):
-            for seed in p["sentiment_seeds"][fraction]:
+            for seed in p["sentiment_seeds"][fraction] if features in p.get("sentiment_features", FEATURES) else []:
                 yield "sentiment", features, fraction, seed
     if p["stock_train"] is not None:  # None: a size without the stock comparison (ci, to keep it short)
         yield "ner", "stock", "10", 0

@@ -53,3 +53,13 @@ def test_report_sentiment_seeds_training_steps_and_stock_baseline(tmp_path):
     (tmp_path / "sentiment_elmo_10_seed1.json").unlink()
     load_script("report").main(tmp_path, size="demo", elmo_dir=tmp_path / "no-elmo")
     assert "| sentiment, 10% of train (accuracy, mean of 3 seeds) | n/a | 70.00 | n/a |" in (tmp_path / "results.md").read_text()
+
+
+def test_report_reads_only_the_sentiment_runs_of_the_preset(tmp_path):
+    """ci trains sentiment with tok2vec alone: an ELMo metrics file left by an earlier preset is not reported."""
+    (tmp_path / "sentiment_tok2vec_10.json").write_text(json.dumps({"cats_micro_f": 0.6, "training": summary(20, 20, "max_steps", 8)}))
+    (tmp_path / "sentiment_elmo_10.json").write_text(json.dumps({"cats_micro_f": 0.9, "training": summary(20, 20, "max_steps", 7)}))
+    load_script("report").main(tmp_path, size="ci", elmo_dir=tmp_path / "no-elmo")
+    table = (tmp_path / "results.md").read_text()
+    assert "| sentiment, 10% of train (accuracy) | n/a | 60.00 | n/a |" in table
+    assert "| sentiment, 10% | n/a | 20 / 20 (max_steps), 8 s |" in table
