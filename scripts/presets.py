@@ -10,6 +10,9 @@ and the report says which of the two stopped each run. `sentiment_seeds` lists t
 trained per sentiment training set ("10": 10% of the training snippets, "100": all of them); the report
 gives their mean. `stock_train` gives spaCy's stock ner config (`spacy init config --pipeline ner
 --optimize efficiency`; its own loop: patience 1600, eval every 200, cap 20,000) the baseline's loop settings.
+Domain adaptation (`adapt`: prepare_adapt_corpus.py's options, None for a size without it; `adapt_train`:
+overrides of configs/pretrain_adapt.cfg) continues the size's biLM on the words of CoNLL-2003's training
+sentences with `pretrain --init-from`, and `adapted_fractions` lists the ner training sets trained on it.
 """
 from typing import Any, Dict, List
 
@@ -30,6 +33,10 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "sentiment_seeds": {"10": [0], "100": []},
         "sentiment_features": ["tok2vec"],
         "stock_train": None,
+        # adaptation is tested on its own (tests/commands/test_pretrain_init_from.py); ci stays short
+        "adapt": None,
+        "adapt_train": [],
+        "adapted_fractions": [],
     },
     "demo": {
         "conll": ["--train-fractions", "0.1,0.25,1.0"],
@@ -48,6 +55,9 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "sentiment_seeds": {"10": [0, 1, 2], "100": [0]},
         # the baseline's loop (above), so that only the stock model and its optimizer schedule differ
         "stock_train": ["--training.max_steps", "1500", "--training.eval_frequency", "250", "--training.patience", "500"],
+        "adapt": ["--dev-fraction", "0.05"],
+        "adapt_train": [],  # configs/pretrain_adapt.cfg as it is: 400k tokens, about 2 passes over the 193k words
+        "adapted_fractions": ["10"],
     },
     "full": {
         "conll": ["--train-fractions", "0.1,0.25,1.0"],
@@ -62,6 +72,9 @@ PRESETS: Dict[str, Dict[str, Any]] = {
                             "--training.max_steps", "20000"],
         "sentiment_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
         "stock_train": ["--training.max_steps", "20000", "--training.eval_frequency", "500", "--training.patience", "2500"],
+        "adapt": ["--dev-fraction", "0.05"],
+        "adapt_train": ["--training.max_tokens", "2000000"],
+        "adapted_fractions": ["10", "100"],
     },
 }
 

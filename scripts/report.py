@@ -27,6 +27,18 @@ def bilm_line(elmo_dir: Path) -> str:
             f"(forward {dev.get('forward_perplexity', float('nan')):.1f}, backward {dev.get('backward_perplexity', float('nan')):.1f}).")
 
 
+def adaptation_line(size_dir: Path) -> Optional[str]:
+    """The adaptation step's two dev perplexities on held-out CoNLL-2003 training text (scripts/run.py adapt),
+    or None where the size has none."""
+    before, after = (size_dir / name / "metrics.json" for name in ("elmo_adapt_frozen", "elmo_adapted"))
+    if not (before.exists() and after.exists()):
+        return None
+    b, a = (json.loads(path.read_text()) for path in (before, after))
+    return (f"Adapted to CoNLL-2003's training text (`pretrain --init-from`, {a.get('train_tokens', 0):,} tokens): dev perplexity "
+            f"on held-out CoNLL training sentences {b['dev']['perplexity']:.1f} with the biLM frozen (softmax trained alone, "
+            f"same budget) -> {a['dev']['perplexity']:.1f} adapted.")
+
+
 def mean(values: List[Optional[float]]) -> Optional[float]:
     """The mean of the scores, None if any is missing (a mean over fewer seeds than listed would mislead)."""
     return None if not values or any(v is None for v in values) else sum(values) / len(values)  # type: ignore[misc]
@@ -107,6 +119,12 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
             ahead = sum(1 for x, y in zip(scores["elmo"], scores["tok2vec"]) if x is not None and y is not None and x > y)
             per_seed.append((fraction, fraction_seeds, scores["elmo"], scores["tok2vec"], ahead))
     stock = load(metrics_dir, "ner_stock_10") if seeds else {}
+    adapted_fractions = [f for f in ner_fractions if load(metrics_dir, f"ner_adapted_{f}")]
+    for fraction in adapted_fractions:
+        adapted, base = load(metrics_dir, f"ner_adapted_{fraction}"), load(metrics_dir, f"ner_tok2vec_{fraction}")
+        rows.append((f"ner, {fraction}% of train, biLM adapted to CoNLL text (F1)", adapted.get("ents_f"), base.get("ents_f")))
+        timed.append((f"ner, {fraction}%, adapted biLM", adapted, base))
+    adaptation = adaptation_line(Path("training") / size) if adapted_fractions else None  # where run.py adapt writes
 
     test_sets = ["CoNLL-2003 test (ner)"]
     if textcat:
@@ -118,6 +136,7 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
         f"test sets: {', '.join(test_sets)}.",
         "",
         bilm_line(elmo_dir),
+        *([adaptation] if adaptation else []),
         "",
         "| task | ELMo features | tok2vec baseline | difference |",
         "| --- | ---: | ---: | ---: |",

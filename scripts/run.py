@@ -42,9 +42,11 @@ TASKS = ("ner", "textcat", "sentiment")
 FEATURES = ("elmo", "tok2vec")
 # What each prepare step reads (under assets/) and the script that does it; outputs go to corpus/SIZE/NAME.
 DATA = {"conll": ("conll2003", "scripts/prepare_conll.py"), "bbc": ("bbc", "scripts/prepare_textcat.py"),
-        "sentiment": ("rotten_tomatoes", "scripts/prepare_sentiment.py"), "lm": ("news", "scripts/prepare_lm_corpus.py")}
-CORPUS_NAMES = {"conll": "conll2003", "bbc": "bbc", "sentiment": "sentiment", "lm": "lm"}
-PREPARE_PRESETS = {"conll": "conll", "bbc": "textcat", "sentiment": "sentiment", "lm": "lm"}
+        "sentiment": ("rotten_tomatoes", "scripts/prepare_sentiment.py"), "lm": ("news", "scripts/prepare_lm_corpus.py"),
+        "adapt": ("conll2003", "scripts/prepare_adapt_corpus.py")}
+CORPUS_NAMES = {"conll": "conll2003", "bbc": "bbc", "sentiment": "sentiment", "lm": "lm", "adapt": "adapt"}
+PREPARE_PRESETS = {"conll": "conll", "bbc": "textcat", "sentiment": "sentiment", "lm": "lm", "adapt": "adapt"}
+ADAPT_CONFIG = "configs/pretrain_adapt.cfg"
 TASK_DATA = {"ner": "conll", "textcat": "bbc", "sentiment": "sentiment"}
 # Sentiment trains the textcat configs on the Rotten Tomatoes snippets (the presets' sentiment_train overrides).
 TASK_CONFIG = {"ner": "ner", "textcat": "textcat", "sentiment": "textcat"}
@@ -77,6 +79,8 @@ def runs(size: str) -> Iterator[Run]:
                 yield "sentiment", features, fraction, seed
     if p["stock_train"] is not None:  # None: a size without the stock comparison (ci, to keep it short)
         yield "ner", "stock", "10", 0
+    for fraction in p["adapted_fractions"]:  # ner on the biLM adapted to CoNLL's training text (adapt_commands)
+        yield "ner", "adapted", fraction, 0
 
 
 def check_run(task: str, features: str, fraction: str, seed: int, size: str) -> None:
@@ -108,6 +112,12 @@ def elmo_dir(size: str) -> str:
     return f"training/{size}/elmo"
 
 
+def adapted_dir(size: str, frozen: bool = False) -> str:
+    """The size's biLM adapted to CoNLL-2003's training text; frozen: the same run with only the softmax trained
+    (its biLM bit-equal to the starting one), whose dev perplexity is the fair 'before' figure."""
+    return f"training/{size}/elmo_adapt_frozen" if frozen else f"training/{size}/elmo_adapted"
+
+
 def pipeline_dir(size: str, task: str, features: str, fraction: str, seed: int = 0) -> str:
     return f"training/{size}/{run_name(task, features, fraction, seed)}"
 
@@ -128,6 +138,8 @@ def prepare_commands(data: str, size: str) -> List[List[str]]:
     if data not in DATA:
         raise SystemExit(f"Unknown data {data!r}; choose one of {', '.join(DATA)}.")
     options = preset(size)[PREPARE_PRESETS[data]]
+    if options is None:
+        raise SystemExit(f"Size {size} has no {data} step (scripts/presets.py).")
     assets, script = DATA[data]
     return [[PY, script, f"assets/{assets}", corpus_dir(size, data), *options]]
 
@@ -139,10 +151,26 @@ def pretrain_commands(size: str, gpu_id: int = -1) -> List[List[str]]:
              "--paths.train", f"{lm}/train.txt", "--paths.dev", f"{lm}/dev.txt", *p["pretrain"], *gpu_args(gpu_id)]]
 
 
+def adapt_commands(size: str, elmo: Optional[str] = None, gpu_id: int = -1) -> List[List[str]]:
+    """pretrain --init-from the size's biLM (or `elmo`) on CoNLL-2003's training words: first with the biLM frozen
+    (only the new softmax trains: the 'before' perplexity), then adapted, same vocabulary, data and budget."""
+    p = preset(size)
+    if p["adapt"] is None:
+        raise SystemExit(f"Size {size} has no adaptation step (scripts/presets.py).")
+    corpus = corpus_dir(size, "adapt")
+    common = ["--init-from", elmo or elmo_dir(size), "--paths.train", f"{corpus}/train.txt", "--paths.dev", f"{corpus}/dev.txt",
+              *p["adapt_train"], *gpu_args(gpu_id)]
+    return [[PY, "-m", "spacy_elmo", "pretrain", ADAPT_CONFIG, "--output", adapted_dir(size, frozen=True), *common,
+             "--training.freeze_bilm_steps", "1000000000"],
+            [PY, "-m", "spacy_elmo", "pretrain", ADAPT_CONFIG, "--output", adapted_dir(size), *common]]
+
+
 def train_config(size: str, task: str, features: str, fraction: str, seed: int = 0) -> str:
     """The project's config, or for the stock run the one `spacy init config` writes into its folder."""
     if features == "stock":
         return f"{pipeline_dir(size, task, features, fraction, seed)}/stock.cfg"
+    if features == "adapted":  # the ELMo config, on the adapted biLM
+        return f"configs/{TASK_CONFIG[task]}_elmo.cfg"
     return f"configs/{TASK_CONFIG[task]}_{features}.cfg"
 
 
@@ -161,6 +189,7 @@ def train_commands(task: str, features: str, fraction: str, size: str, gpu_id: i
          "--output", pipeline_dir(size, *run),
          "--paths.train", f"{corpus}/{FRACTIONS[fraction]}", "--paths.dev", f"{corpus}/dev.spacy",
          *(["--paths.elmo_weights", elmo or elmo_dir(size)] if features == "elmo" else []),
+         *(["--paths.elmo_weights", adapted_dir(size)] if features == "adapted" else []),
          *(["--system.seed", str(seed)] if seed else []),
          # every evaluation as a JSON line (ConsoleLogger.v2 is v1 with an output file): what train_summary reads
          "--training.logger.@loggers", "spacy.ConsoleLogger.v2", "--training.logger.output_file", train_log(size, *run),
@@ -232,7 +261,7 @@ def fresh(path: str) -> None:
 
 
 @app.command()
-def prepare(data: str = typer.Argument(..., help="conll, bbc, sentiment or lm"), size: str = SIZE) -> None:
+def prepare(data: str = typer.Argument(..., help="conll, bbc, sentiment, lm or adapt"), size: str = SIZE) -> None:
     for args in prepare_commands(data, size):
         sh(args)
 
@@ -246,8 +275,18 @@ def pretrain(size: str = SIZE, gpu_id: int = GPU) -> None:
 
 
 @app.command()
+def adapt(size: str = SIZE, gpu_id: int = GPU,
+          elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder to adapt; default training/SIZE/elmo")) -> None:
+    commands = adapt_commands(size, elmo, gpu_id)
+    for path in (adapted_dir(size, frozen=True), adapted_dir(size)):
+        fresh(path)
+    for args in commands:
+        sh(args)
+
+
+@app.command()
 def train(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
-          features: str = typer.Argument(..., help="elmo, tok2vec or stock (spaCy's init config, ner 10 only)"),
+          features: str = typer.Argument(..., help="elmo, tok2vec, stock (spaCy's init config, ner 10 only) or adapted (ner on the adapted biLM)"),
           fraction: str = typer.Argument(..., help="10, 25 or 100 (% of the training set; textcat: 100; sentiment: 10 or 100)"),
           size: str = SIZE, gpu_id: int = GPU, seed: int = SEED,
           elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder (options.json + weights.hdf5); default training/SIZE/elmo")) -> None:

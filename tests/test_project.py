@@ -82,6 +82,8 @@ def step_argvs(cmd: dict) -> List[List[str]]:
             out += steps.prepare_commands(pos[0], size)
         elif step == "pretrain":
             out += steps.pretrain_commands(size, gpu)
+        elif step == "adapt":
+            out += steps.adapt_commands(size, opts.get("--elmo"), gpu)
         elif step == "train":
             out += steps.train_commands(*pos, size, gpu, elmo=opts.get("--elmo"), seed=int(opts.get("--seed", 0)))
         elif step == "evaluate":
@@ -169,7 +171,7 @@ def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
             assert train["outputs"] == [steps.pipeline_dir(size, *run)]
             assert evaluate["outputs"] == [steps.metrics_file(size, *run)]
             if run[1] != "stock":  # the stock config is written by `spacy init config` into the training's folder
-                assert f"configs/{steps.TASK_CONFIG[run[0]]}_{run[1]}.cfg" in train["deps"]
+                assert steps.train_config(size, *run) in train["deps"]
             # the test scores and the training's steps (train_summary.json) go into one metrics file
             assert {f"{steps.pipeline_dir(size, *run)}/model-best", steps.train_summary_file(size, *run)} <= set(evaluate["deps"])
             assert (run[3] != 0) == ("--seed" in train["script"][0]) == ("--seed" in evaluate["script"][0])
