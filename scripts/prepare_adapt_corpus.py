@@ -37,10 +37,7 @@ def training_sentences(in_dir: Path, fraction: float = 1.0, limit_train: Optiona
         sentences = sentences[:limit_train]
     if fraction >= 1.0:
         return sentences
-    order = list(range(len(sentences)))
-    random.Random(seed).shuffle(order)  # prepare_conll.py's permutation: the same subsets
-    chosen = sorted(order[: max(1, round(fraction * len(sentences)))])
-    return [sentences[i] for i in chosen]
+    return [sentences[i] for i in conll.nested_subset(len(sentences), fraction, seed)]  # prepare_conll.py's subsets
 
 
 def main(

@@ -62,6 +62,15 @@ def parse_fractions(text: str) -> List[float]:
     return fractions
 
 
+def nested_subset(n: int, fraction: float, seed: int) -> List[int]:
+    """Indices of a `fraction` of n items, in corpus order, from one seeded permutation: a prefix of it is a
+    subset of every longer prefix, so the 10% training set lies inside the 25% one. prepare_sentiment.py and
+    prepare_adapt_corpus.py take their subsets here too (the adaptation text is the ner subset's own)."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return sorted(order[: max(1, round(fraction * n))])
+
+
 def main(
     in_dir: Annotated[Path, typer.Argument(help="Folder with train.txt, valid.txt, test.txt")],
     out_dir: Annotated[Path, typer.Argument(help="Folder for the .spacy files")],
@@ -84,12 +93,9 @@ def main(
             write_docbin(out_dir / f"{split}.spacy", docs)
             continue
         write_docbin(out_dir / "train.spacy", docs)
-        # One permutation for all fractions: a prefix of it is a subset of every longer prefix.
-        order = list(range(len(docs)))
-        random.Random(seed).shuffle(order)
         for fraction in fractions:
             if fraction < 1.0:
-                chosen = sorted(order[: max(1, round(fraction * len(docs)))])  # keep corpus order
+                chosen = nested_subset(len(docs), fraction, seed)
                 write_docbin(out_dir / f"train_{round(fraction * 100)}.spacy", [docs[i] for i in chosen])
 
 

@@ -17,6 +17,7 @@ from one seeded permutation, so the smaller subsets are contained in the larger 
 import bz2
 import csv
 import io
+import sys
 import random
 from collections import Counter
 from pathlib import Path
@@ -25,6 +26,9 @@ from typing import Annotated, Dict, List, Optional, Tuple
 import spacy
 import typer
 from spacy.tokens import Doc, DocBin
+
+sys.path.insert(0, str(Path(__file__).parent))
+from prepare_conll import nested_subset  # noqa: E402  (the same nested training subsets as ner's)
 
 FILENAME = "rotten_tomatoes_corpus_full.csv.bz2"
 LABELS = {"fresh": "POS", "rotten": "NEG"}
@@ -108,11 +112,9 @@ def main(
         write_docbin(out_dir / f"{split}.spacy", docs)
         if split != "train":
             continue
-        order = list(range(len(docs)))
-        random.Random(seed).shuffle(order)  # one permutation: a prefix of it is a subset of every longer prefix
         for fraction in fractions:
             if fraction < 1.0:
-                chosen = sorted(order[: max(1, round(fraction * len(docs)))])  # keep corpus order
+                chosen = nested_subset(len(docs), fraction, seed)
                 write_docbin(out_dir / f"train_{round(fraction * 100)}.spacy", [docs[i] for i in chosen])
 
 
