@@ -80,7 +80,8 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
          elmo_dir: Path = typer.Option(Path("training/elmo"), "--elmo-dir"),
          # Annotated, so a direct call (tests, bench/gpu_demo.py) gets plain defaults, not typer's OptionInfo
          fractions: Annotated[str, typer.Option("--fractions", help="ner training fractions (rows and chart points)")] = "10,25,100",
-         textcat: Annotated[bool, typer.Option("--textcat/--no-textcat", help="textcat rows and panel (the GPU demo has none)")] = True) -> None:
+         textcat: Annotated[bool, typer.Option("--textcat/--no-textcat", help="textcat rows and panel (the GPU demo has none)")] = True,
+         training_dir: Annotated[Path, typer.Option("--training-dir", help="where run.py writes the size's trainings (the adaptation runs)")] = Path("training")) -> None:
     ner_fractions = [f.strip() for f in fractions.split(",") if f.strip()]
     all_seeds, sentiment_features = sentiment_runs(size)
     seeds = {fraction: list(s) for fraction, s in all_seeds.items() if s}
@@ -124,7 +125,7 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
         adapted, base = load(metrics_dir, f"ner_adapted_{fraction}"), load(metrics_dir, f"ner_tok2vec_{fraction}")
         rows.append((f"ner, {fraction}% of train, biLM adapted to CoNLL text (F1)", adapted.get("ents_f"), base.get("ents_f")))
         timed.append((f"ner, {fraction}%, adapted biLM", adapted, base))
-    adaptation = adaptation_line(Path("training") / size) if adapted_fractions else None  # where run.py adapt writes
+    adaptation = adaptation_line(training_dir / size) if adapted_fractions else None
 
     test_sets = ["CoNLL-2003 test (ner)"]
     if textcat:

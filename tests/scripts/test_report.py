@@ -63,3 +63,19 @@ def test_report_reads_only_the_sentiment_runs_of_the_preset(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "| sentiment, 10% of train (accuracy) | n/a | 60.00 | n/a |" in table
     assert "| sentiment, 10% | n/a | 20 / 20 (max_steps), 8 s |" in table
+
+
+def test_report_gives_the_adapted_bilm_its_row_and_both_perplexities(tmp_path):
+    metrics, training = tmp_path / "metrics", tmp_path / "training"
+    metrics.mkdir()
+    (metrics / "ner_tok2vec_10.json").write_text(json.dumps({"ents_f": 0.70, "training": summary(1200, 2000, "max_steps", 90)}))
+    (metrics / "ner_adapted_10.json").write_text(json.dumps({"ents_f": 0.73, "training": summary(1000, 1500, "patience", 80)}))
+    for name, perplexity in (("elmo_adapt_frozen", 234.08), ("elmo_adapted", 179.36)):
+        (training / "demo" / name).mkdir(parents=True)
+        (training / "demo" / name / "metrics.json").write_text(json.dumps({"dev": {"perplexity": perplexity}, "train_tokens": 402142}))
+    load_script("report").main(metrics, size="demo", elmo_dir=tmp_path / "no-elmo", training_dir=training)
+    table = (metrics / "results.md").read_text()
+    assert "| ner, 10% of train, biLM adapted to CoNLL text (F1) | 73.00 | 70.00 | +3.00 |" in table
+    assert "402,142 tokens" in table and "234.1 with the biLM frozen" in table and "-> 179.4 adapted" in table
+    assert "| ner, 10%, adapted biLM | 1000 / 1500 (patience), 80 s | 1200 / 2000 (max_steps), 90 s |" in table
+
