@@ -22,7 +22,7 @@ setup: $(BIN)/python
 # spacy-transformers is installed every spaCy process imports it and transformers (~1.3 s per start; the suite
 # and the ci workflow start ~75), and the rest of the suite does not need it.
 test: setup
-	$(BIN)/python -m pytest -q tests --ignore=tests/test_transformers_extra.py
+	$(BIN)/python -m pytest -q -n auto --durations=10 tests --ignore=tests/test_transformers_extra.py
 	$(BIN)/pip install -q -e ".[transformers]"
 	$(BIN)/python -m pytest -q tests/test_transformers_extra.py
 

@@ -1,7 +1,9 @@
 """Shared fixtures: the bilm-tf reference files from the allennlp==0.9.0 wheel, and tiny random biLMs."""
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -22,24 +24,36 @@ def cache_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def bilm_tf_fixtures() -> Path:
-    """allennlp/tests/fixtures/elmo from the allennlp==0.9.0 wheel (downloaded once through pip, cached)."""
+    """allennlp/tests/fixtures/elmo from the allennlp==0.9.0 wheel (downloaded once through pip, cached).
+    Safe under pytest-xdist: each worker downloads and extracts into its own temporary folder and renames it
+    into place; a worker that finds the folder already there uses it."""
     root = cache_dir()
     target = root / "allennlp-0.9.0-fixtures"
-    if not (target / "lm_weights.hdf5").exists():
+    if (target / "lm_weights.hdf5").exists():
+        return target
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
         wheel = root / ALLENNLP_WHEEL
         if not wheel.exists():
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "allennlp==0.9.0", "-d", str(root)],
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "allennlp==0.9.0", "-d", tmp],
                 check=True,
             )
-        target.mkdir(parents=True, exist_ok=True)
+            wheel = Path(tmp) / ALLENNLP_WHEEL
+        staged = Path(tmp) / "fixtures"
+        staged.mkdir()
         with zipfile.ZipFile(wheel) as archive:
             for name in archive.namelist():
                 if name.startswith(FIXTURE_MEMBERS) and not name.endswith("/"):
                     relative = name[len(FIXTURE_MEMBERS) :]
                     if "/" in relative:
                         continue
-                    (target / relative).write_bytes(archive.read(name))
+                    (staged / relative).write_bytes(archive.read(name))
+        try:
+            staged.rename(target)
+        except OSError:  # another worker got there first (or an old partial folder): use what is complete
+            if not (target / "lm_weights.hdf5").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                staged.rename(target)
     return target
 
 
