@@ -9,7 +9,7 @@ from one seeded permutation so the smaller subsets are contained in the larger o
 """
 import random
 from pathlib import Path
-from typing import Annotated, Iterator, List, Optional, Tuple
+from typing import Annotated, Callable, Iterator, List, Optional, Tuple
 
 import spacy
 import typer
@@ -71,6 +71,14 @@ def nested_subset(n: int, fraction: float, seed: int) -> List[int]:
     return sorted(order[: max(1, round(fraction * n))])
 
 
+def write_training_subsets(out_dir: Path, docs: List[Doc], fractions: List[float], seed: int,
+                           write: Callable[[Path, List[Doc]], None]) -> None:
+    """train_NN.spacy for every fraction below 1 (NN = its percentage), each a nested_subset of docs."""
+    for fraction in fractions:
+        if fraction < 1.0:
+            write(out_dir / f"train_{round(fraction * 100)}.spacy", [docs[i] for i in nested_subset(len(docs), fraction, seed)])
+
+
 def main(
     in_dir: Annotated[Path, typer.Argument(help="Folder with train.txt, valid.txt, test.txt")],
     out_dir: Annotated[Path, typer.Argument(help="Folder for the .spacy files")],
@@ -93,10 +101,7 @@ def main(
             write_docbin(out_dir / f"{split}.spacy", docs)
             continue
         write_docbin(out_dir / "train.spacy", docs)
-        for fraction in fractions:
-            if fraction < 1.0:
-                chosen = nested_subset(len(docs), fraction, seed)
-                write_docbin(out_dir / f"train_{round(fraction * 100)}.spacy", [docs[i] for i in chosen])
+        write_training_subsets(out_dir, docs, fractions, seed, write_docbin)
 
 
 if __name__ == "__main__":

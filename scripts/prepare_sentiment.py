@@ -28,7 +28,7 @@ import typer
 from spacy.tokens import Doc, DocBin
 
 sys.path.insert(0, str(Path(__file__).parent))
-from prepare_conll import nested_subset  # noqa: E402  (the same nested training subsets as ner's)
+from prepare_conll import write_training_subsets  # noqa: E402  (the same nested training subsets as ner's)
 
 FILENAME = "rotten_tomatoes_corpus_full.csv.bz2"
 LABELS = {"fresh": "POS", "rotten": "NEG"}
@@ -112,10 +112,7 @@ def main(
         write_docbin(out_dir / f"{split}.spacy", docs)
         if split != "train":
             continue
-        for fraction in fractions:
-            if fraction < 1.0:
-                chosen = nested_subset(len(docs), fraction, seed)
-                write_docbin(out_dir / f"train_{round(fraction * 100)}.spacy", [docs[i] for i in chosen])
+        write_training_subsets(out_dir, docs, fractions, seed, write_docbin)
 
 
 if __name__ == "__main__":
