@@ -9,6 +9,10 @@ from typing import Annotated, Dict, List, Optional, Tuple
 
 import typer
 
+sys.path.insert(0, str(Path(__file__).parent))
+from presets import PRESETS  # noqa: E402
+from run import run_name  # noqa: E402  (the metrics files are named as scripts/run.py names the runs)
+
 
 def load(metrics_dir: Path, name: str) -> dict:
     path = metrics_dir / f"{name}.json"
@@ -64,16 +68,9 @@ def sentiment_runs(size: str) -> Tuple[Dict[str, List[int]], List[str]]:
     """The seeds the size's preset trains per sentiment training set, and with which features; none for a size
     without a preset (bench/gpu_demo.py's tables, which have no sentiment). Only these files are read, so a
     metrics file left by an earlier preset is never reported."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from presets import PRESETS
-
     if size not in PRESETS:
         return {}, []
     return PRESETS[size]["sentiment_seeds"], list(PRESETS[size].get("sentiment_features", ["elmo", "tok2vec"]))
-
-
-def run_name(task: str, features: str, fraction: str, seed: int = 0) -> str:
-    return f"{task}_{features}_{fraction}" + (f"_seed{seed}" if seed else "")  # as scripts/run.py names them
 
 
 def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.Option("demo", "--size"),
@@ -120,9 +117,9 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
             ahead = sum(1 for x, y in zip(scores["elmo"], scores["tok2vec"]) if x is not None and y is not None and x > y)
             per_seed.append((fraction, fraction_seeds, scores["elmo"], scores["tok2vec"], ahead))
     stock = load(metrics_dir, "ner_stock_10") if seeds else {}
-    adapted_fractions = [f for f in ner_fractions if load(metrics_dir, f"ner_adapted_{f}")]
+    adapted_fractions = [f for f in ner_fractions if load(metrics_dir, run_name("ner", "adapted", f))]
     for fraction in adapted_fractions:
-        adapted, base = load(metrics_dir, f"ner_adapted_{fraction}"), load(metrics_dir, f"ner_tok2vec_{fraction}")
+        adapted, base = load(metrics_dir, run_name("ner", "adapted", fraction)), load(metrics_dir, run_name("ner", "tok2vec", fraction))
         rows.append((f"ner, {fraction}% of train, biLM adapted to CoNLL text (F1)", adapted.get("ents_f"), base.get("ents_f")))
         timed.append((f"ner, {fraction}%, adapted biLM", adapted, base))
     adaptation = adaptation_line(training_dir / size) if adapted_fractions else None

@@ -1,10 +1,11 @@
 """The project's steps, one call per command of project.yml. Each prints the exact command it runs,
 so any step can be rerun by hand.
 
-    python scripts/run.py prepare conll|bbc|sentiment|lm --size SIZE
+    python scripts/run.py prepare conll|bbc|sentiment|lm|adapt --size SIZE
     python scripts/run.py pretrain --size SIZE [--gpu-id N]
-    python scripts/run.py train ner|textcat|sentiment elmo|tok2vec|stock 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N]
-    python scripts/run.py evaluate ner|textcat|sentiment elmo|tok2vec|stock 10|25|100 --size SIZE [--seed N] [--gpu-id N]
+    python scripts/run.py adapt --size SIZE [--elmo DIR] [--gpu-id N]
+    python scripts/run.py train ner|textcat|sentiment elmo|tok2vec|stock|adapted 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N]
+    python scripts/run.py evaluate ner|textcat|sentiment elmo|tok2vec|stock|adapted 10|25|100 --size SIZE [--seed N] [--gpu-id N]
     python scripts/run.py package --size SIZE --name NAME --version VERSION
     python scripts/run.py wheel
 
