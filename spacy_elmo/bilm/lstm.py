@@ -17,7 +17,6 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .lstm_train import projected_lstm_train
 from .precision import LinearMap, make_map
 from .scratch import scratch
 
@@ -134,6 +133,8 @@ class ProjectedLSTM(nn.Module):
         (for benchmarks and as the tests' reference)."""
         if os.environ.get("SPACY_ELMO_LSTM_TRAIN") == "reference":
             return self._forward_autograd_reference(inputs, batch_sizes, h, c)
+        from .lstm_train import projected_lstm_train  # here: lstm_train reads this module's layout helpers
+
         return projected_lstm_train(self, inputs, batch_sizes, h, c)
 
     def _forward_autograd_reference(self, inputs: torch.Tensor, batch_sizes: Sequence[int], h: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, State]:

@@ -33,7 +33,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-TIME_BLOCK = 64  # the input projections of this many timesteps in one GEMM (as lstm.py)
+from .lstm import TIME_BLOCK, PackedBatch  # the input projections of TIME_BLOCK steps in one GEMM, as inference
 
 
 class _Packing:
@@ -58,7 +58,7 @@ class _Packing:
         self.pad = (step * B + row).to(device)
         prev_off = torch.cat([torch.zeros(1, dtype=torch.long), off[:-1] + B]) if sizes else off
         self.prev = (prev_off[step] + row).to(device) if N else torch.zeros(0, dtype=torch.long, device=device)
-        lengths = (torch.as_tensor(list(batch_sizes), dtype=torch.long).unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1)
+        lengths = PackedBatch.lengths_from_batch_sizes(batch_sizes, B)
         last = torch.arange(B)
         has = lengths > 0
         if N:
