@@ -356,13 +356,11 @@ def architecture_settings(options: BiLMOptions) -> Dict[str, Any]:
     """The [model] settings (all but dropout) that describe the biLM of options: what paths.init_from's
     options.json sets. (options.n_characters has no setting: bilm-tf's 261 or 262 rows of char_embed are
     kept from options.json.)"""
-    return {
-        "lstm_dim": options.lstm_dim, "projection_dim": options.projection_dim, "n_layers": options.n_layers,
-        "cell_clip": float(options.cell_clip), "proj_clip": float(options.proj_clip),
-        "use_skip_connections": options.use_skip_connections, "char_dim": options.char_dim,
-        "filters": [list(f) for f in options.filters], "n_highway": options.n_highway,
-        "activation": options.activation, "max_characters_per_token": options.max_characters_per_token,
-    }
+    # the keys are ModelSettings' own (one list of architecture settings), with the values as a config holds them
+    settings = {f.name: getattr(options, f.name) for f in dataclasses.fields(ModelSettings) if f.name != "dropout"}
+    settings.update(cell_clip=float(options.cell_clip), proj_clip=float(options.proj_clip),
+                    filters=[list(f) for f in options.filters])
+    return settings
 
 
 def with_defaults(config_text: str) -> Config:
