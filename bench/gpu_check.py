@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))  # the working tree's spacy_elmo, also when bench/
 
 from spacy_elmo import BiLM, BiLMOptions, load_bilm, save_bilm  # noqa: E402
 from spacy_elmo.bilm.chars import batch_to_char_ids  # noqa: E402
+from spacy_elmo.bilm.precision import unsupported_reason  # noqa: E402
 
 FULL = BiLMOptions()  # 2x4096_512_2048cnn_2xhighway, the published ELMo
 # CPU stand-ins for the full model: same structure, sizes a 2-core machine runs in seconds
@@ -56,10 +57,10 @@ QUICK_MODEL = BiLMOptions(lstm_dim=256, projection_dim=64, filters=[(1, 16), (2,
 TRAIN_MODEL = BiLMOptions(lstm_dim=256, projection_dim=64, filters=[(1, 16), (2, 16), (3, 32), (4, 64)], n_highway=1)
 # relative-error tolerances of autocast outputs against fp32 (bf16 keeps 8 mantissa bits, fp16 11)
 TOLERANCE = {"fp32_max_abs": 1e-4, "bf16_rel": 2e-2, "fp16_rel": 5e-3, "bilm_tf_max_abs": 1e-4}
-STEP_ORDER = ["device", "parity", "throughput", "spacy_train", "pretrain"]
+STEP_ORDER = ["device", "parity", "throughput", "lstm_train", "spacy_train", "pretrain"]
 # seconds a step needs at least (a step starts only if this much is left; later steps' needs are reserved)
-MIN_NEED = {"cuda": {"device": 5, "parity": 15, "throughput": 10, "spacy_train": 45, "pretrain": 40},
-            "cpu": {"device": 2, "parity": 5, "throughput": 5, "spacy_train": 20, "pretrain": 15}}
+MIN_NEED = {"cuda": {"device": 5, "parity": 15, "throughput": 10, "lstm_train": 10, "spacy_train": 45, "pretrain": 40},
+            "cpu": {"device": 2, "parity": 5, "throughput": 5, "lstm_train": 3, "spacy_train": 20, "pretrain": 15}}
 
 
 class StepFailed(Exception):
@@ -528,6 +529,84 @@ def step_throughput(check: Check, res: Dict[str, Any]) -> None:
     check.shared.pop("full_bilm", None)  # frees the device for the subprocess steps
 
 
+# ---- step: pretraining's LSTM Function against the per-op autograd reference, on the device ---------------
+def lstm_train_pass(layer, x: torch.Tensor, batch_sizes: List[int], reference: bool, weights: List[torch.Tensor]):
+    """One forward + backward of a ProjectedLSTM layer; returns (outputs, gradients) as float32."""
+    x = x.detach().clone().requires_grad_()
+    layer.zero_grad(set_to_none=True)
+    B = x.shape[1]
+    h, c = x.new_zeros(B, layer.proj_dim), x.new_zeros(B, layer.cell_dim)
+    if reference:
+        out, (hf, cf) = layer._forward_autograd_reference(x, batch_sizes, h, c)
+    else:
+        out, (hf, cf) = layer._forward_autograd(x, batch_sizes, h, c)
+    loss = sum((w * t.float()).sum() for w, t in zip(weights, (out, hf, cf)))
+    loss.backward()
+    grads = {name: p.grad.float() for name, p in layer.named_parameters() if p.grad is not None}
+    grads["x"] = x.grad.float()
+    return out.detach().float(), grads
+
+
+def step_lstm_train(check: Check, res: Dict[str, Any]) -> None:
+    """The Function pretraining uses (bilm/lstm_train.py, manual BPTT) on the device: outputs and every gradient
+    against the per-op autograd reference in fp32 (TF32 off) and bf16 autocast, then forward+backward time of each."""
+    from spacy_elmo.bilm.lstm import ProjectedLSTM
+
+    # configs/pretrain_gpu.cfg's LSTM (1024 cells, projection 256) on a 64-row batch of ragged rows
+    D, C, P, B, T = (256, 1024, 256, 64, 40) if check.is_cuda else (32, 64, 32, 8, 20)
+    torch.manual_seed(0)
+    layer = ProjectedLSTM(D, C, P, cell_clip=3.0, proj_clip=3.0).to(check.device).train()
+    lengths = sorted(torch.randint(T // 4, T + 1, (B,)).tolist(), reverse=True)
+    lengths[0] = T
+    batch_sizes = [sum(1 for n in lengths if n > t) for t in range(T)]
+    x = torch.randn(T, B, D, device=check.device)
+    for b, n in enumerate(lengths):
+        x[n:, b] = 0
+    weights = [torch.randn(T, B, P, device=check.device), torch.randn(B, P, device=check.device),
+               torch.randn(B, C, device=check.device)]
+    problems: List[str] = []
+    res["shape"] = {"input": D, "cells": C, "projection": P, "batch": B, "steps": T, "tokens": sum(lengths)}
+    for mode, limit in (("fp32", 1e-4), ("bf16", 5e-2)):
+        if mode == "bf16" and not check.is_cuda and unsupported_reason("bfloat16", check.device):
+            res[mode] = {"skipped": "no native bf16 on this CPU"}
+            continue
+        with matmul_precision(False), autocast(check.device, mode):
+            out_new, grads_new = lstm_train_pass(layer, x, batch_sizes, False, weights)
+            out_ref, grads_ref = lstm_train_pass(layer, x, batch_sizes, True, weights)
+        errors = {"outputs": float((out_new - out_ref).norm() / out_ref.norm().clamp_min(1e-30))}
+        errors.update({name: float((g - grads_ref[name]).norm() / grads_ref[name].norm().clamp_min(1e-30))
+                       for name, g in grads_new.items()})
+        worst = max(errors.values())
+        res[mode] = {"rel_err": {k: float(f"{v:.2e}") for k, v in errors.items()}, "worst": worst}
+        if set(grads_new) != set(grads_ref):
+            problems.append(f"{mode}: gradients for {sorted(grads_new)} vs reference {sorted(grads_ref)}")
+        if not worst <= limit:  # `not <=` so NaN fails
+            problems.append(f"{mode}: worst relative error {worst:.2e} > {limit:.0e}")
+    timings: Dict[str, float] = {}
+    repeats = 10 if check.is_cuda else 3
+    for mode in ("fp32", "bf16"):
+        if "worst" not in res.get(mode, {}):
+            continue
+        for path, reference in (("function", False), ("reference", True)):
+            with matmul_precision(True), autocast(check.device, mode):
+                lstm_train_pass(layer, x, batch_sizes, reference, weights)
+                check.sync()
+                times = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    lstm_train_pass(layer, x, batch_sizes, reference, weights)
+                    check.sync()
+                    times.append(time.perf_counter() - start)
+            timings[f"{mode}_{path}_ms"] = round(1e3 * sorted(times)[len(times) // 2], 2)
+    res["forward_backward_ms"] = timings
+    res["headline"] = ("rel err vs autograd reference " + ", ".join(
+        f"{m} {res[m]['worst']:.1e}" for m in ("fp32", "bf16") if "worst" in res.get(m, {})) + "; fwd+bwd ms " + ", ".join(
+        f"{m} {timings[f'{m}_function_ms']} (ref {timings[f'{m}_reference_ms']})" for m in ("fp32", "bf16")
+        if f"{m}_function_ms" in timings))
+    if problems:
+        raise StepFailed("; ".join(problems))
+
+
 # ---- step d: spacy train -----------------------------------------------------------------------------
 def synthetic_ner(directory: Path, n_train: int = 120, n_dev: int = 40) -> Path:
     """A small NER corpus from the pretraining grammar (people as PER, things as MISC), for machines without data."""
@@ -705,7 +784,7 @@ def step_pretrain(check: Check, res: Dict[str, Any]) -> None:
         raise StepFailed("; ".join(p[:600] for p in problems))
 
 
-STEPS = {"device": step_device, "parity": step_parity, "throughput": step_throughput,
+STEPS = {"device": step_device, "parity": step_parity, "throughput": step_throughput, "lstm_train": step_lstm_train,
          "spacy_train": step_spacy_train, "pretrain": step_pretrain}
 
 
