@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-STEPS = ["device", "parity", "throughput", "spacy_train", "pretrain"]
+STEPS = ["device", "parity", "throughput", "lstm_train", "spacy_train", "pretrain"]
 
 
 def run_gpu_check(args: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -36,7 +36,7 @@ def test_gpu_check_runs_every_step_on_cpu(tmp_path, bilm_tf_fixtures):
     failures = {name: step.get("error") for name, step in report["steps"].items() if step["status"] != "ok"}
     assert statuses == {name: "ok" for name in STEPS}, (failures, proc.stdout[-3000:])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "5 ok, 0 fail, 0 skipped" in proc.stdout  # the table at the end
+    assert f"{len(STEPS)} ok, 0 fail, 0 skipped" in proc.stdout  # the table at the end
     steps = {name: step["results"] for name, step in report["steps"].items()}
     assert set(steps["device"]["matmul_tflops"]) == {"fp32", "tf32", "bf16", "fp16"}
     parity = steps["parity"]
@@ -44,6 +44,7 @@ def test_gpu_check_runs_every_step_on_cpu(tmp_path, bilm_tf_fixtures):
     assert parity["bilm_tf_reference_max_abs_diff"] <= 1e-4
     assert len(parity["full_model"]["fp32"]["cosine_per_layer"]) == 3
     assert any("tokens_per_s" in row for row in steps["throughput"]["rows"])
+    assert steps["lstm_train"]["fp32"]["worst"] <= 1e-4 and steps["lstm_train"]["forward_backward_ms"]["fp32_function_ms"] > 0
     assert steps["spacy_train"]["cpu_elmo_device"] == "cpu" and steps["spacy_train"]["evaluate_cpu"]["rc"] == 0
     pretrain = steps["pretrain"]
     assert pretrain["resume"]["step"] > pretrain["run"]["step"] and pretrain["torchrun"]["rc"] == 0
@@ -57,4 +58,4 @@ def test_gpu_check_skips_what_does_not_fit_and_still_writes_its_json(tmp_path):
     report = json.loads(out.read_text(encoding="utf8"))
     assert [step["status"] for step in report["steps"].values()] == ["skipped"] * len(STEPS)
     assert all("budget" in step["reason"] for step in report["steps"].values())
-    assert report["summary"] == {"ok": 0, "fail": 0, "skipped": 5}
+    assert report["summary"] == {"ok": 0, "fail": 0, "skipped": len(STEPS)}

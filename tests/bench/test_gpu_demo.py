@@ -97,7 +97,7 @@ def test_elmo_and_tok2vec_get_the_same_step_budget_and_a_cap_hit_is_recorded(tmp
 
     monkeypatch.setattr(module, "run_logged", fake_run)
     for features in ("elmo", "tok2vec"):
-        demo.ner(features, "10", 0, optional=False)
+        demo.ner(features, "10", 0)
 
     def setting(cmd, name):
         return cmd[cmd.index(name) + 1]
@@ -125,3 +125,27 @@ def test_seed_table(tmp_path):
                            for (f, s), v in scores.items()]
     table = demo.seed_table()
     assert "| 10% of train, seeds 0, 1 | 70.00 / 72.00 (mean 71.00) | 68.00 / 73.00 (mean 70.50) | +0.50 | 1 of 2 |" in table
+
+
+def test_extra_seeds_run_as_pairs_or_not_at_all(tmp_path, monkeypatch):
+    """The H100 run of 2026-11-26 ran seed 2's ELMo model, then had no time for its baseline: a seed's ELMo
+    run starts only when its tok2vec run fits too."""
+    module = _module()
+    args = Namespace(tiny=True, deadline=0, pretrain_seconds=0, data=str(tmp_path), work=str(tmp_path / "w"),
+                     out=str(tmp_path / "o"), device="cpu", seeds="0,1,2", ner_scale=1.0)
+    demo = module.Demo(args)
+    demo.results["ner"] = [{"features": f, "fraction": "10", "seed": 0, "train_seconds": 30.0, "evaluate_seconds": 10.0}
+                           for f in ("elmo", "tok2vec")]  # each run ~44 s (1.1 x 40), a pair ~88 s
+    clock = {"left": 100.0}
+    ran = []
+
+    def fake_ner(features, fraction, seed):
+        ran.append((features, seed))
+        clock["left"] -= 44.0
+
+    monkeypatch.setattr(demo, "remaining", lambda: clock["left"])
+    monkeypatch.setattr(demo, "ner", fake_ner)
+    demo.extra_seeds()
+    assert ran == [("elmo", 1), ("tok2vec", 1)]  # seed 2 (12 s left) skipped as a pair
+    assert [s["what"] for s in demo.results["skipped"]] == ["ner_elmo_10_s2", "ner_tok2vec_10_s2"]
+    assert "seed 2's ELMo and tok2vec runs" in demo.results["skipped"][0]["why"]
