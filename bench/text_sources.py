@@ -36,7 +36,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import typer
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # this checkout's spacy_elmo and scripts/run.py (the subprocesses
+# run with cwd=ROOT, so they import this checkout's spacy_elmo too)
 PY = sys.executable
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
