@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spacy_elmo.bilm.chars import batch_to_char_ids  # noqa: E402
+from spacy_elmo.bilm.precision import unsupported_reason  # noqa: E402
 from spacy_elmo.bilm.heads import make_head  # noqa: E402
 from spacy_elmo.pretrain.config import bilm_options, load_config  # noqa: E402
 from spacy_elmo.pretrain.corpus import Corpus, batches_by_tokens, take  # noqa: E402
@@ -74,6 +75,9 @@ def main() -> None:
     options = bilm_options(config)
     s = config["softmax"]
     precisions = [p.strip() for p in (args.precisions or str(config["training"]["precision"])).split(",")]
+    # "auto" as the trainer resolves it (bf16 where this CPU runs it natively)
+    native_bf16 = unsupported_reason("bfloat16", torch.device("cpu")) is None
+    precisions = [("bf16" if native_bf16 else "fp32") if p == "auto" else p for p in precisions]
     paths = [p.strip() for p in args.lstm_paths.split(",")]
     combos = [(precision, path) for precision in precisions for path in paths]
     runs: dict = {combo: [] for combo in combos}

@@ -83,7 +83,8 @@ optimizer = "adagrad"
 learning_rate = 0.2
 initial_accumulator_value = 1.0
 grad_clip = 10.0
-# fp32 | bf16 | fp16 (autocast; fp16 uses a gradient scaler on CUDA)
+# fp32 | bf16 | fp16 (autocast; fp16 uses a gradient scaler on CUDA) | auto (bf16 where the device runs it
+# natively: a CPU with AVX512_BF16/AMX or a GPU of compute capability 8.0+; else fp32)
 precision = "fp32"
 checkpoint_every = 500
 eval_every = 500
@@ -130,7 +131,7 @@ CHOICES = {
     "corpus.format": ("auto", "lines", "text", "jsonl", "spacy"),
     "softmax.type": ("full", "sampled", "adaptive"),
     "training.optimizer": ("adagrad", "adam"),
-    "training.precision": ("fp32", "bf16", "fp16"),
+    "training.precision": ("auto", "fp32", "bf16", "fp16"),
     "model.activation": ("relu", "tanh"),
     "training.export": ("best", "last"),
 }

@@ -6,6 +6,7 @@ in it is (epoch, batches consumed); the torch RNG (dropout, sampled-softmax nega
 the start of every step from (seed, step, rank). So a checkpoint needs only the model, the optimizer
 (and gradient scaler) state and those counters to continue exactly where it stopped, plus the weights of
 the best dev evaluation so far (what training.export = "best" exports at the end)."""
+import dataclasses
 import itertools
 import json
 import math
@@ -25,6 +26,7 @@ from ..bilm.bilm import BiLM
 from ..bilm.chars import batch_to_char_ids
 from ..bilm.heads import FullSoftmax, LMHead, make_head
 from ..bilm.options import BiLMOptions, OptionsError
+from ..bilm.precision import unsupported_reason
 from ..bilm.weights import WeightFileError, check_weight_file, load_weights
 from . import checkpoint as ckpt
 from .config import RESUMABLE_CHANGES, Config, Settings, TrainingSettings, architecture_settings, flat, with_defaults
@@ -427,6 +429,18 @@ class Run:
             return torch.optim.Adagrad(params, lr=self.T.learning_rate, initial_accumulator_value=self.T.initial_accumulator_value)
         return torch.optim.Adam(params, lr=self.T.learning_rate)  # check_config allows only these two
 
+    def _resolve_precision(self) -> None:
+        """training.precision = "auto": bf16 where the device runs it natively (a CPU with AVX512_BF16 or AMX,
+        a CUDA GPU of compute capability 8.0+), else fp32. bf16 trains to the same dev perplexity as fp32
+        (BENCHMARKS.md) and faster where it is native; where it would be emulated it is slower. The precision
+        that ran goes into metrics.json either way."""
+        if self.T.precision == "auto":
+            reason = unsupported_reason("bfloat16", self.ctx.device)
+            self.T = dataclasses.replace(self.T, precision="fp32" if reason else "bf16")
+            self.say(f"training.precision auto -> {self.T.precision}" + (f" ({reason})" if reason else
+                     f" (native bfloat16 on {self.ctx.device.type})"))
+        self.extra_metrics["precision"] = self.T.precision
+
     def _autocast(self):
         if self.T.precision == "fp32":
             return nullcontext()
@@ -541,6 +555,7 @@ class Run:
     def _run(self) -> Dict[str, Any]:
         if self.T.threads > 0:
             torch.set_num_threads(self.T.threads)
+        self._resolve_precision()
         resuming = self._prepare_output()
         self._build_data(resuming)
         model, trainer, optimizer, scaler = self._build_model(resuming)

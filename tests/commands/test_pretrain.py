@@ -236,3 +236,18 @@ def test_bf16_autocast_runs_on_cpu(corpus, tmp_path, softmax):
                                   "--softmax.type", softmax, "--softmax.cutoffs", "[20, 60]")) == 0
     assert _metrics(out)["dev"]["perplexity"] < 1000
     load_bilm(out / "options.json", out / "weights.hdf5")
+
+
+@pytest.mark.parametrize("flags,expected", [(frozenset({"avx512f", "avx512_bf16"}), "bf16"), (frozenset({"avx2"}), "fp32")])
+def test_precision_auto_picks_bf16_only_where_the_cpu_has_it(corpus, tmp_path, monkeypatch, capsys, flags, expected):
+    """training.precision = "auto" (configs/pretrain_small.cfg): bf16 on a CPU with AVX512_BF16/AMX, fp32 where
+    bf16 would be emulated; what ran is said and written to metrics.json."""
+    import spacy_elmo.bilm.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    out = tmp_path / "auto"
+    assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 2, "--training.precision", "auto",
+                                  "--training.eval_every", 0, "--corpus.dev_max_sentences", 20)) == 0
+    assert _metrics(out)["precision"] == expected
+    assert f"training.precision auto -> {expected}" in capsys.readouterr().out
+    assert 'precision = "auto"' in (out / "config.cfg").read_text(encoding="utf8")  # the config as given
