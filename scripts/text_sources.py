@@ -23,7 +23,6 @@ an archive holding a member with '..' or an absolute path is refused. Outputs ar
 import bz2
 import csv
 import gzip
-import hashlib
 import io
 import json
 import lzma  # noqa: F401 (tarfile's "r:xz" needs it; imported here so a missing lzma fails early)
@@ -79,16 +78,12 @@ KJV_MEMBER = "usr/lib/bible.data"
 LINUXDOC_PREFIX = "usr/share/doc/linux-doc-6.1/Documentation/"
 
 
+sys.path.insert(0, str(Path(__file__).parent))
+from fetch_assets import sha256sum  # noqa: E402  (one checksum helper for every download)
+
+
 class ArchiveError(ValueError):
     pass
-
-
-def sha256sum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_command(download: Download, directory: Path) -> List[str]:
