@@ -81,6 +81,8 @@ LINUXDOC_PREFIX = "usr/share/doc/linux-doc-6.1/Documentation/"
 sys.path.insert(0, str(Path(__file__).parent))
 from fetch_assets import sha256sum  # noqa: E402  (one checksum helper for every download)
 
+from spacy_elmo.bilm.atomic import atomic_write  # noqa: E402  (the project's one temp-file-and-rename)
+
 
 class ArchiveError(ValueError):
     pass
@@ -572,39 +574,22 @@ def sentences(units: Iterable[str], nlp=None) -> Iterator[str]:
 
 
 def write_atomic(target: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_lines_atomic(target: Path, lines: Iterable[str]) -> Tuple[int, int]:
     """(sentences, tokens) written to target through a temporary file renamed over it when complete."""
-    n_sents = n_tokens = 0
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
+    counts = [0, 0]
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as file:
             for line in lines:
                 file.write(line + "\n")
-                n_sents += 1
-                n_tokens += line.count(" ") + 1
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return n_sents, n_tokens
+                counts[0] += 1
+                counts[1] += line.count(" ") + 1
+
+    atomic_write(target, write)
+    return counts[0], counts[1]
 
 
 def main(

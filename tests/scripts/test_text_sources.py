@@ -2,6 +2,7 @@
 real sources (no network, no registry)."""
 import bz2
 import gzip
+import hashlib
 import io
 import struct
 import tarfile
@@ -181,7 +182,7 @@ def test_archives_read_in_memory_and_unsafe_names_refused(tmp_path: Path) -> Non
 
 
 def test_fetch_checks_the_pinned_sha256(tmp_path: Path) -> None:
-    pinned = ts.Download("pip", "x==1", "x-1.whl", ts.hashlib.sha256(b"good").hexdigest())
+    pinned = ts.Download("pip", "x==1", "x-1.whl", hashlib.sha256(b"good").hexdigest())
     (tmp_path / "x-1.whl").write_bytes(b"good")
     assert ts.fetch(pinned, tmp_path) == tmp_path / "x-1.whl"
     assert "x-1.whl" in (tmp_path / "checksums.json").read_text()
