@@ -105,6 +105,14 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
+def training_precision(setting: str, device: torch.device) -> str:
+    """training.precision as it runs on `device`: "auto" is bf16 where the device runs bfloat16 natively
+    (precision.unsupported_reason), else fp32; any other setting as given."""
+    if setting != "auto":
+        return setting
+    return "fp32" if unsupported_reason("bfloat16", device) else "bf16"
+
+
 class Run:
     """One pretraining run writing into output_dir. run() reads top to bottom: prepare the output
     directory, build the data and the model, train step by step until _stop_reason() names a limit,
@@ -436,7 +444,7 @@ class Run:
         that ran goes into metrics.json either way."""
         if self.T.precision == "auto":
             reason = unsupported_reason("bfloat16", self.ctx.device)
-            self.T = dataclasses.replace(self.T, precision="fp32" if reason else "bf16")
+            self.T = dataclasses.replace(self.T, precision=training_precision("auto", self.ctx.device))
             self.say(f"training.precision auto -> {self.T.precision}" + (f" ({reason})" if reason else
                      f" (native bfloat16 on {self.ctx.device.type})"))
         self.extra_metrics["precision"] = self.T.precision
@@ -555,8 +563,8 @@ class Run:
     def _run(self) -> Dict[str, Any]:
         if self.T.threads > 0:
             torch.set_num_threads(self.T.threads)
-        self._resolve_precision()
         resuming = self._prepare_output()
+        self._resolve_precision()  # after _prepare_output: --init-from may rebuild self.T from the config
         self._build_data(resuming)
         model, trainer, optimizer, scaler = self._build_model(resuming)
         if not resuming and self.dev_batches and self.T.eval_every > 0 and self.T.eval_at_start:

@@ -204,3 +204,25 @@ def test_unusable_init_from_folders_are_refused_before_anything_is_written(corpu
         text = _fails(capsys, *pretrain_args(corpus, tiny_weights_dir, "--init-from", tiny_weights_dir, *quick, *resume))
         assert "is --output itself" in text
     assert {p.name: p.read_bytes() for p in tiny_weights_dir.iterdir()} == before
+
+
+def test_precision_auto_holds_when_init_from_replaces_the_architecture(corpus, tiny_weights_dir, tmp_path, monkeypatch):
+    """--init-from rebuilds the training settings from the config (its options.json sets [model]); "auto"
+    must still be resolved for the steps that run (it once reached autocast unresolved, i.e. as fp16)."""
+    import spacy_elmo.bilm.precision as precision
+    from spacy_elmo.pretrain import train
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
+    seen = []
+    original = train.Run._autocast
+
+    def recording(self):
+        seen.append(self.T.precision)
+        return original(self)
+
+    monkeypatch.setattr(train.Run, "_autocast", recording)
+    out = tmp_path / "adapted_auto"
+    assert run_cli(*pretrain_args(corpus, out, "--init-from", tiny_weights_dir, "--training.max_steps", 2,
+                                  "--training.precision", "auto", "--training.eval_every", 0, *QUIET)) == 0
+    assert seen and set(seen) == {"fp32"}
+    assert _metrics(out)["precision"] == "fp32"
