@@ -24,12 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spacy_elmo.bilm.chars import batch_to_char_ids  # noqa: E402
-from spacy_elmo.bilm.precision import unsupported_reason  # noqa: E402
 from spacy_elmo.bilm.heads import make_head  # noqa: E402
 from spacy_elmo.pretrain.config import bilm_options, load_config  # noqa: E402
 from spacy_elmo.pretrain.corpus import Corpus, batches_by_tokens, take  # noqa: E402
 from spacy_elmo.pretrain.training_bilm import TrainingBiLM  # noqa: E402
-from spacy_elmo.pretrain.train import LanguageModel  # noqa: E402
+from spacy_elmo.pretrain.train import LanguageModel, training_precision  # noqa: E402
 from spacy_elmo.pretrain.vocab import build_vocab  # noqa: E402
 
 
@@ -75,9 +74,7 @@ def main() -> None:
     options = bilm_options(config)
     s = config["softmax"]
     precisions = [p.strip() for p in (args.precisions or str(config["training"]["precision"])).split(",")]
-    # "auto" as the trainer resolves it (bf16 where this CPU runs it natively)
-    native_bf16 = unsupported_reason("bfloat16", torch.device("cpu")) is None
-    precisions = [("bf16" if native_bf16 else "fp32") if p == "auto" else p for p in precisions]
+    precisions = [training_precision(p, torch.device("cpu")) for p in precisions]  # "auto" as the trainer runs it
     paths = [p.strip() for p in args.lstm_paths.split(",")]
     combos = [(precision, path) for precision in precisions for path in paths]
     runs: dict = {combo: [] for combo in combos}
