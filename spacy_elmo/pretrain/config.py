@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 from confection import Config
 
 from ..bilm.options import BiLMOptions, OptionsError
+from .schedule import SCHEDULES
 
 DEFAULT_CONFIG = """
 [paths]
@@ -82,6 +83,12 @@ max_batch_size = 0
 optimizer = "adagrad"
 learning_rate = 0.2
 initial_accumulator_value = 1.0
+# the rate of each step (spacy_elmo/pretrain/schedule.py): constant, or a linear or cosine decay from
+# learning_rate to final_lr_fraction of it at the end of the budget (needs max_steps or max_tokens), after a
+# linear warm-up over the first warmup_steps (0: none)
+lr_schedule = "constant"
+warmup_steps = 0
+final_lr_fraction = 0.0
 grad_clip = 10.0
 # fp32 | bf16 | fp16 (autocast; fp16 uses a gradient scaler on CUDA) | auto (bf16 where the device runs it
 # natively: a CPU with AVX512_BF16/AMX or a GPU of compute capability 8.0+; else fp32)
@@ -131,6 +138,7 @@ CHOICES = {
     "corpus.format": ("auto", "lines", "text", "jsonl", "spacy"),
     "softmax.type": ("full", "sampled", "adaptive"),
     "training.optimizer": ("adagrad", "adam"),
+    "training.lr_schedule": SCHEDULES,
     "training.precision": ("auto", "fp32", "bf16", "fp16"),
     "model.activation": ("relu", "tanh"),
     "training.export": ("best", "last"),
@@ -196,6 +204,12 @@ def check_config(config: Config, where: str = "the config") -> None:
     training = config.get("training", {})
     if not problems and not any(training.get(k.split(".")[1]) for k in STOP_LIMITS):
         problems.append(f"set at least one of {', '.join(STOP_LIMITS)} (all are 0)")
+    if not problems and str(training.get("lr_schedule", "constant")).lower() != "constant" \
+            and not (training.get("max_steps") or training.get("max_tokens")):
+        problems.append(f"training.lr_schedule = {training['lr_schedule']!r} decays over the budget: set training.max_steps or "
+                        "training.max_tokens, or use lr_schedule = \"constant\" for a run bounded by epochs or the clock")
+    if not problems and not 0.0 <= training.get("final_lr_fraction", 0.0) <= 1.0:
+        problems.append(f"training.final_lr_fraction is {training['final_lr_fraction']}; it must be between 0 and 1")
     if not problems:
         try:
             bilm_options(config)
@@ -296,6 +310,9 @@ class TrainingSettings:
     optimizer: str
     learning_rate: float
     initial_accumulator_value: float
+    lr_schedule: str
+    warmup_steps: int
+    final_lr_fraction: float
     grad_clip: float
     precision: str
     checkpoint_every: int
@@ -348,6 +365,8 @@ RESUMABLE_CHANGES = {
     "training.eval_every", "training.eval_at_start", "training.log_every", "training.threads", "paths.dev", "corpus.dev_max_sentences",
     # e.g. continue a diverged run with a lower learning rate or tighter clipping
     "training.learning_rate", "training.grad_clip",
+    # the schedule is a function of the step and tokens in the checkpoint: a new one takes over from there
+    "training.lr_schedule", "training.warmup_steps", "training.final_lr_fraction",
     # the best weights are kept in the checkpoint either way
     "training.export",
 }

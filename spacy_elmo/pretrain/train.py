@@ -33,6 +33,7 @@ from .config import RESUMABLE_CHANGES, Config, Settings, TrainingSettings, archi
 from .corpus import Corpus, batches_by_tokens, corpus_files, take
 from .distributed import DistContext, setup, teardown
 from .export import EXPORTED_FILES, export_pretrained
+from .schedule import learning_rate
 from .training_bilm import TrainingBiLM
 from .vocab import Vocab, build_vocab
 
@@ -145,6 +146,7 @@ class Run:
         # paths.init_from: the biLM options that set the architecture (DIR's, or the checkpoint's copy)
         self._init_options: Optional[BiLMOptions] = None
         self._bilm: Optional[BiLM] = None
+        self._lr = self.T.learning_rate  # the last step's rate (training.lr_schedule)
         self._bilm_frozen = False  # training.freeze_bilm_steps: requires_grad is off on the biLM's parameters
 
     # ---- output -------------------------------------------------------------------------------------
@@ -495,6 +497,9 @@ class Run:
         with self._autocast():
             loss, _, _ = trainer(char_ids, targets)
         optimizer.zero_grad(set_to_none=True)
+        self._lr = learning_rate(self.T, step, self.state["tokens"])
+        for group in optimizer.param_groups:
+            group["lr"] = self._lr
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
         grad_clip = self.T.grad_clip
@@ -821,6 +826,8 @@ class Run:
             parts.append(f"[{'#' * int(20 * frac):<20}] {frac:4.0%}")
         label = "loss (sampled)" if self.settings.softmax.type == "sampled" else "loss"
         parts.append(f"{label} {loss:.3f}  ppl {math.exp(min(loss, 50.0)):.1f}")
+        if T.lr_schedule != "constant" or T.warmup_steps:
+            parts.append(f"lr {self._lr:.2e}")
         parts.append(f"{tps:,.0f} tok/s")
         parts.append(f"elapsed {_fmt_time(elapsed)}")
         # time left by each limit, at this process's own rate (earlier runs of a resumed output excluded)
@@ -834,7 +841,8 @@ class Run:
             parts.append(f"eta {_fmt_time(min(remaining))}")
         self.say("  ".join(parts))
         self.log_event("train", step=step, epoch=state["epoch"], loss=loss, perplexity=math.exp(min(loss, 50.0)),
-                       tokens_per_second=tps, grad_norm=grad_norm, tokens=state["tokens"], elapsed=elapsed)
+                       tokens_per_second=tps, grad_norm=grad_norm, tokens=state["tokens"], elapsed=elapsed,
+                       learning_rate=self._lr)
         self._window = {"time": now, "tokens": 0, "loss_sum": 0.0, "loss_n": 0}
 
     def _diverged(self, step: int, loss: float, grad_norm: float) -> None:
