@@ -6,6 +6,8 @@ so any step can be rerun by hand.
     python scripts/run.py adapt --size SIZE [--elmo DIR] [--gpu-id N]
     python scripts/run.py train ner|textcat|sentiment elmo|tok2vec|stock|adapted 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N]
     python scripts/run.py evaluate ner|textcat|sentiment elmo|tok2vec|stock|adapted 10|25|100 --size SIZE [--seed N] [--gpu-id N]
+    python scripts/run.py train-pair ner|sentiment 10|25|100 --size SIZE --seed N [--elmo DIR] [--gpu-id N] [--jobs N]
+    python scripts/run.py evaluate-pair ner|sentiment 10|25|100 --size SIZE --seed N [--gpu-id N] [--jobs N]
     python scripts/run.py package --size SIZE --name NAME --version VERSION
     python scripts/run.py wheel
 
@@ -18,13 +20,23 @@ Every training stops when its dev score has not improved for [training] patience
 max_steps cap of the size's preset) and logs each evaluation to DIR/train_log.jsonl; `train` then writes
 DIR/train_summary.json (best step, last step, what stopped it, seconds), and `evaluate` adds it to the
 metrics file under "training", so the report can say how long each side trained.
+
+Seeds other than 0 (the presets' ner_seeds and sentiment_seeds) train as pairs: `train-pair` runs the ELMo and the
+tok2vec training of one seed at the same time, each in its own process with half the cores for torch and BLAS
+(OMP_NUM_THREADS, MKL_NUM_THREADS), every output line prefixed with its run's name ([ner_elmo_10_seed1] ...).
+The extra seeds then cost about half their serial time on a 2-core CPU, and both sides of a comparison train under
+the same load. With a GPU (--gpu-id >= 0) --jobs defaults to 1: the two run one after the other.
 """
 import json
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -38,6 +50,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True)
 SIZE = typer.Option(..., "--size", help="ci, demo or full (scripts/presets.py)")
 GPU = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU")
 SEED = typer.Option(0, "--seed", help="[system] seed of the training (a seed other than 0 gets its own folders)")
+JOBS = typer.Option(None, "--jobs", help="how many of the pair run at once: default 2 on CPU, 1 on a GPU")
 
 TASKS = ("ner", "textcat", "sentiment")
 FEATURES = ("elmo", "tok2vec")
@@ -55,6 +68,7 @@ TASK_TRAIN_PRESET = {"ner": "ner", "textcat": "textcat_train", "sentiment": "sen
 # spaCy's own `spacy init config --pipeline ner --optimize efficiency`, trained once at 10% beside the baseline.
 STOCK_INIT = ["--lang", "en", "--pipeline", "ner", "--optimize", "efficiency"]
 Run = Tuple[str, str, str, int]  # (task, features, fraction, seed)
+PAIRED_FEATURES = ("elmo", "tok2vec")  # the two sides of a seed's comparison, trained side by side (train-pair)
 
 
 def sh(args: List[str]) -> None:
@@ -66,14 +80,140 @@ def sh(args: List[str]) -> None:
     print(f"({time.perf_counter() - start:.0f}s)", flush=True)
 
 
+@dataclass
+class Job:
+    """One run's commands, executed one after another; `name` (the run's name) prefixes every line they print."""
+    name: str
+    commands: List[List[str]]
+
+
+@dataclass
+class JobResult:
+    seconds: float = 0.0
+    returncode: Optional[int] = None  # None: never started, because a job before it failed
+    failed_command: Optional[List[str]] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def job_env(side_by_side: int) -> Dict[str, str]:
+    """The environment of a job that runs beside `side_by_side - 1` others: its share of the cores for torch's and
+    BLAS's thread pools (each would otherwise start one thread per core, and two jobs would fight over every core),
+    and unbuffered Python output, so that its lines arrive as they are printed and not in blocks at the end."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = str(max(1, cores // side_by_side))
+    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+            "PYTHONUNBUFFERED": "1"}
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_side_by_side(jobs: List[Job], parallel: int = 2) -> Dict[str, JobResult]:
+    """Run the jobs `parallel` at a time, each line of their output prefixed with [job name], and return each job's
+    result (caller decides: require_success). A job that fails does not stop the one running beside it: that one runs
+    to its end, so its output and folder are whole and its result is reported too; but no job starts after a
+    failure (with parallel=1 the second of a pair is not trained in vain). Ctrl+C or SIGTERM terminates the
+    running commands, waits for them and exits with 130, so no training is left running in the background."""
+    if parallel < 1:
+        raise SystemExit(f"--jobs must be at least 1, not {parallel}.")
+    results = {job.name: JobResult() for job in jobs}
+    lock = threading.Lock()  # one line at a time on stdout, and `running` read and written under it
+    running: Dict[str, subprocess.Popen] = {}
+    interrupted = threading.Event()
+
+    def say(name: str, line: str) -> None:
+        with lock:
+            print(f"[{name}] {line.rstrip()}", flush=True)
+
+    def work(job: Job, env: Dict[str, str]) -> None:
+        result, start = results[job.name], time.perf_counter()
+        for args in job.commands:
+            say(job.name, f"$ {shlex.join(args)}")
+            with lock:  # never start a command once the interrupt has collected what to terminate
+                if interrupted.is_set():
+                    return
+                proc = running[job.name] = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                            env=env, text=True, errors="replace")
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                say(job.name, line)
+            returncode = proc.wait()
+            with lock:
+                running.pop(job.name, None)
+            result.seconds = time.perf_counter() - start
+            if returncode != 0:
+                result.returncode, result.failed_command = returncode, args
+                say(job.name, f"failed with exit code {returncode} after {result.seconds:.0f}s")
+                return
+        result.returncode = 0
+        say(job.name, f"done ({result.seconds:.0f}s)")
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    try:
+        for first in range(0, len(jobs), parallel):
+            if any(r.returncode not in (None, 0) for r in results.values()):
+                break
+            wave = jobs[first:first + parallel]
+            env = job_env(len(wave))
+            threads = [threading.Thread(target=work, args=(job, env), daemon=True) for job in wave]
+            for thread in threads:
+                thread.start()
+            while any(thread.is_alive() for thread in threads):
+                for thread in threads:
+                    thread.join(0.2)
+    except KeyboardInterrupt:
+        with lock:
+            interrupted.set()
+            procs = dict(running)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print(f"\nInterrupted: terminated {', '.join(procs) or 'nothing'}", file=sys.stderr, flush=True)
+        raise SystemExit(130)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    return results
+
+
+def require_success(results: Dict[str, JobResult]) -> None:
+    """Exit non-zero naming each failed run and its command (their own output above says why), as `sh` does."""
+    failed = []
+    for name, result in results.items():
+        if result.returncode is None:
+            failed.append(f"{name}: not started, because a run before it failed")
+        elif result.returncode != 0:
+            failed.append(f"{name}: exit code {result.returncode} after {result.seconds:.0f}s: "
+                          f"{shlex.join(result.failed_command or [])}")
+    if failed:
+        raise SystemExit("Failed:\n  " + "\n  ".join(failed))
+
+
+def pair_parallel(jobs: Optional[int], gpu_id: int) -> int:
+    """Both sides of a pair at once on CPU; one after the other on a GPU (two trainings sharing one GPU's memory and
+    time are not what a user asks for by default)."""
+    return jobs if jobs is not None else (2 if gpu_id < 0 else 1)
+
+
 def runs(size: str) -> Iterator[Run]:
-    """(task, features, fraction, seed) of every pipeline a size trains: ner at three data sizes, textcat once,
-    sentiment at a small and the full training set (with the preset's seeds), and spaCy's stock ner at 10%
+    """(task, features, fraction, seed) of every pipeline a size trains: ner at three data sizes and sentiment at a
+    small and the full training set (each with the preset's seeds), textcat once, and spaCy's stock ner at 10%
     (where the preset has stock_train)."""
     p = preset(size)
     for features in FEATURES:
         for fraction in FRACTIONS:
-            yield "ner", features, fraction, 0
+            for seed in p["ner_seeds"][fraction]:
+                yield "ner", features, fraction, seed
         yield "textcat", features, "100", 0
         for fraction in ("10", "100"):
             for seed in p["sentiment_seeds"][fraction] if features in p.get("sentiment_features", FEATURES) else []:
@@ -82,6 +222,32 @@ def runs(size: str) -> Iterator[Run]:
         yield "ner", "stock", "10", 0
     for fraction in p["adapted_fractions"]:  # ner on the biLM adapted to CoNLL's training text (adapt_commands)
         yield "ner", "adapted", fraction, 0
+
+
+def pairs(size: str) -> List[Tuple[str, str, int]]:
+    """(task, fraction, seed) of every seed other than 0: those train and evaluate as ELMo + tok2vec pairs
+    (train-pair, evaluate-pair). Seed 0 keeps its single commands, which the package step and the stock and
+    adapted comparisons read. A preset that lists an extra seed for one side only is an error, not a lone run."""
+    trained = list(runs(size))
+    extra = list(dict.fromkeys((task, fraction, seed) for task, _, fraction, seed in trained if seed))
+    for task, fraction, seed in extra:
+        sides = [f for t, f, fr, s in trained if (t, fr, s) == (task, fraction, seed)]
+        if sorted(sides) != sorted(PAIRED_FEATURES):
+            raise SystemExit(f"Size {size}: {task} {fraction} --seed {seed} trains {' + '.join(sides)}; seeds other than 0 "
+                             f"train as {' + '.join(PAIRED_FEATURES)} pairs (scripts/presets.py).")
+    return extra
+
+
+def pair_runs(task: str, fraction: str, seed: int) -> List[Run]:
+    """The two pipelines of a pair, ELMo first."""
+    return [(task, features, fraction, seed) for features in PAIRED_FEATURES]
+
+
+def check_pair(task: str, fraction: str, seed: int, size: str) -> None:
+    if (task, fraction, seed) not in pairs(size):
+        valid = ", ".join(f"{t} {f} --seed {s}" for t, f, s in pairs(size)) or "none"
+        raise SystemExit(f"No pair {task} {fraction} --seed {seed} in size {size} (seed 0 trains with `train`); "
+                         f"its pairs: {valid}.")
 
 
 def check_run(task: str, features: str, fraction: str, seed: int, size: str) -> None:
@@ -100,8 +266,13 @@ def run_name(task: str, features: str, fraction: str, seed: int = 0) -> str:
 
 
 def command_suffix(task: str, features: str, fraction: str, seed: int = 0) -> str:
-    """The project.yml command names: train-SUFFIX-SIZE, evaluate-SUFFIX-SIZE."""
+    """The project.yml command names of a seed-0 run: train-SUFFIX-SIZE, evaluate-SUFFIX-SIZE."""
     return f"{task}-{features}-{fraction}" + (f"-seed{seed}" if seed else "")
+
+
+def pair_command_suffix(task: str, fraction: str, seed: int) -> str:
+    """The project.yml command names of a pair (both features, so none named): train-ner-10-seed1-SIZE."""
+    return f"{task}-{fraction}-seed{seed}"
 
 
 def corpus_dir(size: str, data: str) -> str:
@@ -285,6 +456,32 @@ def adapt(size: str = SIZE, gpu_id: int = GPU,
         sh(args)
 
 
+def start_training(size: str, run: Run) -> None:
+    """A training owns its folder: what an earlier or interrupted run left there is removed first."""
+    fresh(pipeline_dir(size, *run))
+    Path(pipeline_dir(size, *run)).mkdir(parents=True)
+
+
+def finish_training(size: str, run: Run, commands: List[List[str]], seconds: float) -> None:
+    """DIR/train_summary.json from the training's evaluation log and the settings it ran with: what `evaluate`
+    puts into the metrics file, so that the report can say how long each side trained and what stopped it."""
+    train_args = commands[-1]
+    overrides = train_args[train_args.index("--output"):]
+    summary = train_summary(Path(train_log(size, *run)), read_config_training(train_config(size, *run), overrides), seconds)
+    Path(train_summary_file(size, *run)).write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{run_name(*run)}: best dev score {summary['best_score']:.4f} at step {summary['best_step']} (epoch "
+          f"{summary['best_epoch']}); stopped at step {summary['last_step']} by {summary['stopped_by']} after {seconds:.0f}s",
+          flush=True)
+
+
+def add_training_summary(size: str, run: Run) -> None:
+    """The training's steps and time beside the test scores: one file per pipeline for the report."""
+    out = Path(metrics_file(size, *run))
+    metrics = json.loads(out.read_text())
+    metrics["training"] = json.loads(Path(train_summary_file(size, *run)).read_text())
+    out.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
 @app.command()
 def train(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
           features: str = typer.Argument(..., help="elmo, tok2vec, stock (spaCy's init config, ner 10 only) or adapted (ner on the adapted biLM)"),
@@ -294,18 +491,30 @@ def train(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
     # The configs' listeners take their width (2 x projection_dim) from the elmo pipe: nothing to read here.
     commands = train_commands(task, features, fraction, size, gpu_id, elmo=elmo, seed=seed)
     run = (task, features, fraction, seed)
-    fresh(pipeline_dir(size, *run))
-    Path(pipeline_dir(size, *run)).mkdir(parents=True)
+    start_training(size, run)
     start = time.perf_counter()
     for args in commands:
         sh(args)
-    seconds = time.perf_counter() - start
-    train_args = commands[-1]
-    overrides = train_args[train_args.index("--output"):]
-    summary = train_summary(Path(train_log(size, *run)), read_config_training(train_config(size, *run), overrides), seconds)
-    Path(train_summary_file(size, *run)).write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"best dev score {summary['best_score']:.4f} at step {summary['best_step']} (epoch {summary['best_epoch']}); "
-          f"stopped at step {summary['last_step']} by {summary['stopped_by']} after {seconds:.0f}s", flush=True)
+    finish_training(size, run, commands, time.perf_counter() - start)
+
+
+@app.command("train-pair")
+def train_pair(task: str = typer.Argument(..., help="ner or sentiment"),
+               fraction: str = typer.Argument(..., help="10, 25 or 100 (% of the training set)"),
+               size: str = SIZE, gpu_id: int = GPU, seed: int = typer.Option(..., "--seed", help="a seed other than 0"),
+               elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder of the ELMo side; default training/SIZE/elmo"),
+               jobs: Optional[int] = JOBS) -> None:
+    """The ELMo and the tok2vec training of one seed, side by side (see the module's docstring)."""
+    check_pair(task, fraction, seed, size)
+    pair = pair_runs(task, fraction, seed)
+    commands = {run: train_commands(*run[:3], size, gpu_id, elmo=elmo, seed=seed) for run in pair}
+    for run in pair:
+        start_training(size, run)
+    results = run_side_by_side([Job(run_name(*run), commands[run]) for run in pair], pair_parallel(jobs, gpu_id))
+    for run in pair:  # the side that succeeded keeps its summary even when the other failed
+        if results[run_name(*run)].ok:
+            finish_training(size, run, commands[run], results[run_name(*run)].seconds)
+    require_success(results)
 
 
 @app.command()
@@ -315,12 +524,23 @@ def evaluate(task: str = typer.Argument(...), features: str = typer.Argument(...
     Path(f"metrics/{size}").mkdir(parents=True, exist_ok=True)
     for args in commands:
         sh(args)
-    # The training's steps and time beside the test scores: one file per pipeline for the report.
-    run = (task, features, fraction, seed)
-    out = Path(metrics_file(size, *run))
-    metrics = json.loads(out.read_text())
-    metrics["training"] = json.loads(Path(train_summary_file(size, *run)).read_text())
-    out.write_text(json.dumps(metrics, indent=2) + "\n")
+    add_training_summary(size, (task, features, fraction, seed))
+
+
+@app.command("evaluate-pair")
+def evaluate_pair(task: str = typer.Argument(..., help="ner or sentiment"), fraction: str = typer.Argument(...),
+                  size: str = SIZE, gpu_id: int = GPU, seed: int = typer.Option(..., "--seed", help="a seed other than 0"),
+                  jobs: Optional[int] = JOBS) -> None:
+    """Both sides of a pair on the test set, side by side as train-pair trained them."""
+    check_pair(task, fraction, seed, size)
+    pair = pair_runs(task, fraction, seed)
+    Path(f"metrics/{size}").mkdir(parents=True, exist_ok=True)
+    jobs_ = [Job(run_name(*run), evaluate_commands(*run[:3], size, gpu_id, seed=seed)) for run in pair]
+    results = run_side_by_side(jobs_, pair_parallel(jobs, gpu_id))
+    for run in pair:
+        if results[run_name(*run)].ok:
+            add_training_summary(size, run)
+    require_success(results)
 
 
 @app.command()

@@ -88,6 +88,14 @@ def step_argvs(cmd: dict) -> List[List[str]]:
             out += steps.train_commands(*pos, size, gpu, elmo=opts.get("--elmo"), seed=int(opts.get("--seed", 0)))
         elif step == "evaluate":
             out += steps.evaluate_commands(*pos, size, gpu, seed=int(opts.get("--seed", 0)))
+        elif step in ("train-pair", "evaluate-pair"):
+            task, fraction, seed = pos[0], pos[1], int(opts["--seed"])
+            steps.check_pair(task, fraction, seed, size)
+            for run in steps.pair_runs(task, fraction, seed):
+                if step == "train-pair":
+                    out += steps.train_commands(*run[:3], size, gpu, elmo=opts.get("--elmo"), seed=seed)
+                else:
+                    out += steps.evaluate_commands(*run[:3], size, gpu, seed=seed)
         elif step == "package":
             out += steps.package_commands(size, opts["--name"], opts["--version"])
         elif step == "wheel":
@@ -162,22 +170,34 @@ def test_deps_and_outputs_cover_what_each_step_reads_and_writes():
 
 
 def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
+    """Seed 0 of each pipeline in its own train and evaluate command; every other seed in its pair's commands,
+    which write the ELMo and the tok2vec pipeline of that seed (scripts/run.py train-pair, evaluate-pair)."""
     cmds, workflows = commands(), config()["workflows"]
     for size in SIZES:
+        pairs = steps.pairs(size)
         for run in steps.runs(size):
-            suffix = steps.command_suffix(*run)
+            task, features, fraction, seed = run
+            if seed:
+                assert (task, fraction, seed) in pairs
+                suffix = steps.pair_command_suffix(task, fraction, seed)
+                together = steps.pair_runs(task, fraction, seed)
+            else:
+                suffix, together = steps.command_suffix(*run), [run]
             train, evaluate = cmds[f"train-{suffix}-{size}"], cmds[f"evaluate-{suffix}-{size}"]
             assert {train["name"], evaluate["name"]} <= set(workflows[size])
-            assert train["outputs"] == [steps.pipeline_dir(size, *run)]
-            assert evaluate["outputs"] == [steps.metrics_file(size, *run)]
+            assert train["outputs"] == [steps.pipeline_dir(size, *r) for r in together]
+            assert evaluate["outputs"] == [steps.metrics_file(size, *r) for r in together]
             if run[1] != "stock":  # the stock config is written by `spacy init config` into the training's folder
                 assert steps.train_config(size, *run) in train["deps"]
             # the test scores and the training's steps (train_summary.json) go into one metrics file
             assert {f"{steps.pipeline_dir(size, *run)}/model-best", steps.train_summary_file(size, *run)} <= set(evaluate["deps"])
             assert (run[3] != 0) == ("--seed" in train["script"][0]) == ("--seed" in evaluate["script"][0])
         assert steps.preset(size)["pretrain_config"] in cmds[f"pretrain-{size}"]["deps"]
-    # the small sentiment training set has three seeds at demo size (their mean is the reported score)
+    # the small sentiment training set has three seeds at demo size, ner every fraction (their mean is the score)
     assert steps.preset("demo")["sentiment_seeds"]["10"] == [0, 1, 2]
+    assert all(seeds == [0, 1, 2] for seeds in steps.preset("demo")["ner_seeds"].values())
+    # ci runs one pair through weasel: the extra seeds' mechanism is exercised by `spacy project run ci`
+    assert {"train-ner-10-seed1-ci", "evaluate-ner-10-seed1-ci"} <= set(workflows["ci"])
 
 
 def test_every_training_stops_on_patience_with_a_cap_and_logs_its_evaluations():
@@ -295,13 +315,14 @@ def test_edited_config_reruns_exactly_its_dependants_and_a_failed_step_reruns_al
     # The demo's commands are not satisfied by the ci's files: all but the size-independent ones would run.
     assert would_run(project, "demo") == set(config()["workflows"]["demo"]) - SHARED
 
-    # An edit to the ner ELMo config: the three ner ELMo trainings, then (once they have produced new
-    # models) their evaluations and the package, then the report; nothing else.
+    # An edit to the ner ELMo config: the three ner ELMo trainings and the ner pair (seed 1 at 10%), then (once
+    # they have produced new models) their evaluations and the package, then the report; nothing else.
     with (project / "configs" / "ner_elmo.cfg").open("a") as file:
         file.write("\n# edited\n")
     waves = [
-        {"train-ner-elmo-10-ci", "train-ner-elmo-25-ci", "train-ner-elmo-100-ci"},
-        {"evaluate-ner-elmo-10-ci", "evaluate-ner-elmo-25-ci", "evaluate-ner-elmo-100-ci", "package-ci"},
+        {"train-ner-elmo-10-ci", "train-ner-elmo-25-ci", "train-ner-elmo-100-ci", "train-ner-10-seed1-ci"},
+        {"evaluate-ner-elmo-10-ci", "evaluate-ner-elmo-25-ci", "evaluate-ner-elmo-100-ci", "evaluate-ner-10-seed1-ci",
+         "package-ci"},
         {"report-ci"},
     ]
     for name, state in (("train-ner-elmo-10-ci", "run"), ("train-ner-tok2vec-10-ci", "skip")):  # as the CLI sees it

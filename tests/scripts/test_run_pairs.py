@@ -1,0 +1,86 @@
+"""scripts/run.py's pair runner (train-pair, evaluate-pair) on small Python commands instead of trainings: both
+sides run at once with their share of the cores, a failure names its run and command without cutting the other
+side short, and Ctrl+C leaves no child running."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.scripts.test_prepare import SCRIPTS, load_script
+
+run = load_script("run")
+PY = sys.executable
+
+
+def python(code: str, *args: str):
+    return [PY, "-c", code, *args]
+
+
+def test_a_failing_side_names_its_run_and_command_and_the_other_side_completes(tmp_path, capsys):
+    done = tmp_path / "done.txt"
+    slow = python("import os, sys, time; time.sleep(1.0); print('threads', os.environ['OMP_NUM_THREADS']); "
+                  "open(sys.argv[1], 'w').write('done')", str(done))
+    failing = python("import sys; print('boom'); sys.exit(3)")
+    start = time.perf_counter()
+    results = run.run_side_by_side([run.Job("ner_elmo_10_seed1", [slow]), run.Job("ner_tok2vec_10_seed1", [failing])], 2)
+    assert time.perf_counter() - start >= 1.0  # the failure did not cut the other side short
+    assert results["ner_elmo_10_seed1"].ok and done.read_text() == "done"
+    failed = results["ner_tok2vec_10_seed1"]
+    assert failed.returncode == 3 and failed.failed_command == failing
+    out = capsys.readouterr().out
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert f"[ner_elmo_10_seed1] threads {max(1, cores // 2)}" in out  # each side gets half the cores
+    assert "[ner_tok2vec_10_seed1] boom" in out and "[ner_tok2vec_10_seed1] failed with exit code 3" in out
+    with pytest.raises(SystemExit) as error:
+        run.require_success(results)
+    message = str(error.value)
+    assert "ner_tok2vec_10_seed1: exit code 3" in message and "sys.exit(3)" in message
+    assert "ner_elmo_10_seed1" not in message
+
+
+def test_one_at_a_time_a_failure_leaves_the_second_side_unstarted(tmp_path):
+    """--jobs 1 (the default on a GPU): the second training is not run in vain after the first failed."""
+    marker = tmp_path / "second-ran"
+    results = run.run_side_by_side([run.Job("first", [python("raise SystemExit(2)")]),
+                                    run.Job("second", [python("open(__import__('sys').argv[1], 'w')", str(marker))])], 1)
+    assert results["first"].returncode == 2 and results["second"].returncode is None and not marker.exists()
+    with pytest.raises(SystemExit, match="second: not started, because a run before it failed"):
+        run.require_success(results)
+    both = run.run_side_by_side([run.Job("first", [python("pass")]), run.Job("second", [python("pass")])], 1)
+    run.require_success(both)  # all good: no exit
+
+
+def test_an_interrupt_terminates_both_sides(tmp_path):
+    """SIGINT to the runner alone (as Ctrl+C reaches it under a process manager): it terminates both children,
+    waits for them and exits with 130."""
+    pids = [tmp_path / "a.pid", tmp_path / "b.pid"]
+    sleeper = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+    script = tmp_path / "pair.py"
+    script.write_text(
+        f"import sys\nsys.path.insert(0, {str(SCRIPTS)!r})\nimport run\n"
+        f"jobs = [run.Job(name, [[sys.executable, '-c', {sleeper!r}, path]]) for name, path in "
+        f"(('a', {str(pids[0])!r}), ('b', {str(pids[1])!r}))]\n"
+        "run.run_side_by_side(jobs, 2)\n")
+    parent = subprocess.Popen([PY, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not all(p.exists() and p.read_text() for p in pids):
+        assert time.time() < deadline and parent.poll() is None, parent.communicate()
+        time.sleep(0.1)
+    children = [int(p.read_text()) for p in pids]
+    parent.send_signal(signal.SIGINT)
+    out, err = parent.communicate(timeout=60)
+    assert parent.returncode == 130, out + err
+    assert "Interrupted: terminated a, b" in err
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_pair_the_size_does_not_train_is_a_clear_error():
+    bad = subprocess.run([PY, "scripts/run.py", "train-pair", "ner", "25", "--size", "ci", "--seed", "1"],
+                         capture_output=True, text=True, cwd=Path(SCRIPTS).parent)
+    assert bad.returncode != 0 and "No pair ner 25 --seed 1 in size ci" in bad.stderr and "ner 10 --seed 1" in bad.stderr
