@@ -1,11 +1,13 @@
 """metrics/*.json (from `spacy evaluate`, with the training summary scripts/run.py adds) -> metrics/results.md
-(table) and metrics/results.png (chart). Sentiment scores are the mean over the seeds of the size's preset."""
+(table) and metrics/results.png (chart). ner and sentiment scores are the mean over the seeds of the size's preset
+(ner_seeds, sentiment_seeds), with a per-seed table that says in how many seeds ELMo is ahead."""
 import json
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Dict, List, Optional, Tuple
+from typing import Annotated, Dict, List, Optional, Sequence, Tuple
 
 import typer
 
@@ -64,6 +66,50 @@ def steps_cell(metrics: dict) -> str:
     return f"{t['best_step']} / {t['last_step']} ({t['stopped_by']}), {t['train_seconds']:.0f} s"
 
 
+@dataclass
+class SeedScores:
+    """One training set's test scores per seed, ELMo and tok2vec (None: no metrics file), and their metrics."""
+    label: str  # "10% of train"
+    seeds: List[int]
+    elmo: List[Optional[float]]
+    base: List[Optional[float]]
+    elmo_metrics: List[dict]
+    base_metrics: List[dict]
+
+    def means(self) -> Tuple[Optional[float], Optional[float]]:
+        return mean(self.elmo), mean(self.base)
+
+    def ahead(self) -> int:
+        """The seeds in which ELMo scores above tok2vec (a missing score counts as not ahead)."""
+        return sum(1 for e, b in zip(self.elmo, self.base) if e is not None and b is not None and e > b)
+
+
+def seed_scores(metrics_dir: Path, task: str, fraction: str, seeds: Sequence[int], key: str,
+                features: Sequence[str] = ("elmo", "tok2vec")) -> SeedScores:
+    """The scores of every seed of a training set, read from the metrics files run.py names; a side the size does
+    not train (ci's sentiment has no ELMo) is read as missing, so a file left by an earlier preset is never used."""
+    found = {f: [load(metrics_dir, run_name(task, f, fraction, seed)) if f in features else {} for seed in seeds]
+             for f in ("elmo", "tok2vec")}
+    return SeedScores(f"{fraction}% of train", list(seeds), [m.get(key) for m in found["elmo"]],
+                      [m.get(key) for m in found["tok2vec"]], found["elmo"], found["tok2vec"])
+
+
+def per_seed_table(title: str, rows: List[SeedScores]) -> List[str]:
+    """Each seed's score on both sides and how many seeds ELMo wins: a mean can hide one lucky seed."""
+    lines = ["", f"| {title} | seeds | ELMo features | tok2vec baseline | ELMo ahead |", "| --- | --- | --- | --- | ---: |"]
+    for r in rows:
+        lines.append(f"| {r.label} | {' / '.join(map(str, r.seeds))} | {' / '.join(map(pct, r.elmo))} | "
+                     f"{' / '.join(map(pct, r.base))} | {r.ahead()} of {len(r.seeds)} |")
+    return lines
+
+
+def ner_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
+    """The seeds the size's preset trains per ner fraction; seed 0 alone for a size without a preset
+    (bench/gpu_demo.py's tables) or a preset without ner_seeds."""
+    listed = PRESETS[size].get("ner_seeds", {}) if size in PRESETS else {}
+    return {fraction: list(listed.get(fraction, [0])) for fraction in fractions}
+
+
 def sentiment_runs(size: str) -> Tuple[Dict[str, List[int]], List[str]]:
     """The seeds the size's preset trains per sentiment training set, and with which features; none for a size
     without a preset (bench/gpu_demo.py's tables, which have no sentiment). Only these files are read, so a
@@ -83,45 +129,38 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     all_seeds, sentiment_features = sentiment_runs(size)
     seeds = {fraction: list(s) for fraction, s in all_seeds.items() if s}
 
-    def sentiment_metrics(features: str, fraction: str, seed: int) -> dict:
-        return load(metrics_dir, run_name("sentiment", features, fraction, seed)) if features in sentiment_features else {}
-
     rows = []
     timed = []  # (label, elmo metrics, baseline metrics): the training steps table
-    for fraction in ner_fractions:
-        elmo, base = load(metrics_dir, f"ner_elmo_{fraction}"), load(metrics_dir, f"ner_tok2vec_{fraction}")
-        rows.append((f"ner, {fraction}% of train (F1)", elmo.get("ents_f"), base.get("ents_f")))
-        timed.append((f"ner, {fraction}%", elmo, base))
+
+    def seeded_rows(task: str, score: str, fraction: str, scores: SeedScores) -> None:
+        """The table's row (the mean where the preset lists several seeds) and each seed's training steps."""
+        n = len(scores.seeds)
+        rows.append((f"{task}, {fraction}% of train ({score}{f', mean of {n} seeds' if n > 1 else ''})", *scores.means()))
+        for seed, e, b in zip(scores.seeds, scores.elmo_metrics, scores.base_metrics):
+            timed.append((f"{task}, {fraction}%" + (f", seed {seed}" if n > 1 else ""), e, b))
+
+    ner_scores = [seed_scores(metrics_dir, "ner", f, s, "ents_f") for f, s in ner_seeds(size, ner_fractions).items()]
+    for fraction, scores in zip(ner_fractions, ner_scores):
+        seeded_rows("ner", "F1", fraction, scores)
     elmo, base = load(metrics_dir, "textcat_elmo_100"), load(metrics_dir, "textcat_tok2vec_100")
     if textcat:
         rows.append(("textcat (macro F1)", elmo.get("cats_macro_f"), base.get("cats_macro_f")))
         rows.append(("textcat (accuracy)", elmo.get("cats_micro_f"), base.get("cats_micro_f")))
         timed.append(("textcat", elmo, base))
     # sentiment: accuracy (micro F of an exclusive textcat) per seed, and its mean over the seeds
-    per_seed = []
-    sentiment_means: Dict[str, Tuple[Optional[float], Optional[float]]] = {}
-    for fraction, fraction_seeds in seeds.items():
-        scores = {}
-        for features in ("elmo", "tok2vec"):
-            found = [sentiment_metrics(features, fraction, seed) for seed in fraction_seeds]
-            scores[features] = [m.get("cats_micro_f") for m in found]
-            for seed, m in zip(fraction_seeds, found):
-                if features == "elmo":
-                    timed.append((f"sentiment, {fraction}%" + (f", seed {seed}" if len(fraction_seeds) > 1 else ""), m,
-                                  sentiment_metrics("tok2vec", fraction, seed)))
-        e, b = mean(scores["elmo"]), mean(scores["tok2vec"])
-        sentiment_means[fraction] = (e, b)
-        n = len(fraction_seeds)
-        rows.append((f"sentiment, {fraction}% of train (accuracy{f', mean of {n} seeds' if n > 1 else ''})", e, b))
-        if n > 1:
-            ahead = sum(1 for x, y in zip(scores["elmo"], scores["tok2vec"]) if x is not None and y is not None and x > y)
-            per_seed.append((fraction, fraction_seeds, scores["elmo"], scores["tok2vec"], ahead))
+    sentiment_scores = {fraction: seed_scores(metrics_dir, "sentiment", fraction, fraction_seeds, "cats_micro_f",
+                                              sentiment_features) for fraction, fraction_seeds in seeds.items()}
+    for fraction, scores in sentiment_scores.items():
+        seeded_rows("sentiment", "accuracy", fraction, scores)
+    sentiment_means = {fraction: scores.means() for fraction, scores in sentiment_scores.items()}
     stock = load(metrics_dir, "ner_stock_10") if seeds else {}
+    several_ner_seeds = {f for f, s in zip(ner_fractions, ner_scores) if len(s.seeds) > 1}
     adapted_fractions = [f for f in ner_fractions if load(metrics_dir, run_name("ner", "adapted", f))]
-    for fraction in adapted_fractions:
+    for fraction in adapted_fractions:  # one seed each: said in the label where the rows above are means
         adapted, base = load(metrics_dir, run_name("ner", "adapted", fraction)), load(metrics_dir, run_name("ner", "tok2vec", fraction))
-        rows.append((f"ner, {fraction}% of train, biLM adapted to CoNLL text (F1)", adapted.get("ents_f"), base.get("ents_f")))
-        timed.append((f"ner, {fraction}%, adapted biLM", adapted, base))
+        seed_note = ", seed 0" if fraction in several_ner_seeds else ""
+        rows.append((f"ner, {fraction}% of train, biLM adapted to CoNLL text (F1{seed_note})", adapted.get("ents_f"), base.get("ents_f")))
+        timed.append((f"ner, {fraction}%, adapted biLM{seed_note}", adapted, base))
     adaptation = adaptation_line(training_dir / size) if adapted_fractions else None
 
     test_sets = ["CoNLL-2003 test (ner)"]
@@ -141,12 +180,10 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     ]
     for name, e, b in rows:
         lines.append(f"| {name} | {pct(e)} | {pct(b)} | {diff(e, b)} |")
-    if per_seed:
-        lines += ["", "| sentiment accuracy per seed | seeds | ELMo features | tok2vec baseline | ELMo ahead |",
-                  "| --- | --- | --- | --- | ---: |"]
-        for fraction, fraction_seeds, e, b, ahead in per_seed:
-            lines.append(f"| {fraction}% of train | {' / '.join(map(str, fraction_seeds))} | {' / '.join(map(pct, e))} | "
-                         f"{' / '.join(map(pct, b))} | {ahead} of {len(fraction_seeds)} |")
+    for title, seeded in (("ner F1 per seed", ner_scores), ("sentiment accuracy per seed", list(sentiment_scores.values()))):
+        several = [scores for scores in seeded if len(scores.seeds) > 1]
+        if several:
+            lines += per_seed_table(title, several)
     if any(m.get("training") for _, e, b in timed for m in (e, b)):
         lines += ["", "Training until the dev score stops improving: step of the best dev score (model-best) / last step, "
                   "what stopped it (patience: no better dev score for [training] patience steps; max_steps: the preset's cap), "
@@ -160,7 +197,8 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
                   "(its own tok2vec component with 4 layers, its optimizer schedule; the size's patience and cap), "
                   "same CoNLL-2003 10% data:", "",
                   "| ner, 10% of train | test F1 | best / last step (stopped by), time |", "| --- | ---: | --- |",
-                  f"| tok2vec baseline (configs/ner_tok2vec.cfg) | {pct(ours.get('ents_f'))} | {steps_cell(ours)} |",
+                  f"| tok2vec baseline (configs/ner_tok2vec.cfg{', seed 0' if '10' in several_ner_seeds else ''}) | "
+                  f"{pct(ours.get('ents_f'))} | {steps_cell(ours)} |",
                   f"| spaCy stock efficiency config | {pct(stock.get('ents_f'))} | {steps_cell(stock)} |",
                   f"| baseline minus stock | {diff(ours.get('ents_f'), stock.get('ents_f'))} | |"]
     (metrics_dir / "results.md").write_text("\n".join(lines) + "\n")
@@ -178,11 +216,11 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     axes = list(axes) if panels > 1 else [axes]
     ax1 = axes.pop(0)
     ner_points = [int(f) for f in ner_fractions]
-    for label, prefix in (("ELMo", "ner_elmo"), ("tok2vec", "ner_tok2vec")):
-        ys = [load(metrics_dir, f"{prefix}_{f}").get("ents_f") for f in ner_points]
+    for i, label in enumerate(("ELMo", "tok2vec")):
+        ys = [scores.means()[i] for scores in ner_scores]
         ax1.plot(ner_points, [None if y is None else 100 * y for y in ys], marker="o", label=label)
     ax1.set(xscale="log", xticks=ner_points, xticklabels=[f"{f}%" for f in ner_points], xlabel="CoNLL-2003 training data",
-            ylabel="test F1", title="ner learning curve")
+            ylabel="test F1 (mean over seeds)" if several_ner_seeds else "test F1", title="ner learning curve")
     ax1.legend()
     if textcat:
         ax2 = axes.pop(0)

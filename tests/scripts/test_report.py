@@ -11,7 +11,8 @@ def summary(best: int, last: int, stopped: str, seconds: float) -> dict:
 
 def test_report_table_and_chart(tmp_path):
     scores = {"ner_elmo_10": 0.80, "ner_tok2vec_10": 0.70, "ner_elmo_25": 0.85, "ner_tok2vec_25": 0.80,
-              "ner_elmo_100": 0.90, "ner_tok2vec_100": 0.88}
+              "ner_elmo_100": 0.90, "ner_tok2vec_100": 0.88,
+              "ner_elmo_10_seed1": 0.84, "ner_tok2vec_10_seed1": 0.68}  # ci trains seed 1 at 10% too (one pair)
     for name, f in scores.items():
         (tmp_path / f"{name}.json").write_text(json.dumps({"ents_f": f}))
     (tmp_path / "textcat_elmo_100.json").write_text(json.dumps({"cats_macro_f": 0.95, "cats_micro_f": 0.96}))
@@ -22,7 +23,8 @@ def test_report_table_and_chart(tmp_path):
         "perplexity": 120.5, "forward_perplexity": 118.0, "backward_perplexity": 123.04}}))
     load_script("report").main(tmp_path, size="ci", elmo_dir=elmo_dir)
     table = (tmp_path / "results.md").read_text()
-    assert "| ner, 10% of train (F1) | 80.00 | 70.00 | +10.00 |" in table
+    assert "| ner, 10% of train (F1, mean of 2 seeds) | 82.00 | 69.00 | +13.00 |" in table
+    assert "| ner, 25% of train (F1) | 85.00 | 80.00 | +5.00 |" in table
     assert "| textcat (macro F1) | 95.00 | n/a | n/a |" in table
     assert "10 steps, 5,000 training tokens in 1.5 min; dev perplexity 120.5 (forward 118.0, backward 123.0)" in table
     assert "| sentiment, 10% of train (accuracy) | n/a | n/a | n/a |" in table  # ci: one seed, nothing evaluated yet
@@ -46,7 +48,7 @@ def test_report_sentiment_seeds_training_steps_and_stock_baseline(tmp_path):
     assert "| sentiment, 100% of train (accuracy) | 80.00 | 79.00 | +1.00 |" in table
     assert "| 10% of train | 0 / 1 / 2 | 70.00 / 72.00 / 74.00 | 68.00 / 69.00 / 73.00 | 3 of 3 |" in table
     assert "| sentiment, 10%, seed 2 | 102 / 300 (patience), 61 s | 102 / 300 (patience), 61 s |" in table
-    assert "| ner, 10% | n/a | 1200 / 2000 (max_steps), 90 s |" in table
+    assert "| ner, 10%, seed 0 | n/a | 1200 / 2000 (max_steps), 90 s |" in table
     assert "| spaCy stock efficiency config | 67.50 | 2400 / 4000 (patience), 300 s |" in table
     assert "| baseline minus stock | +2.50 | |" in table
     # a seed without its metrics: no mean over fewer seeds than listed
@@ -75,7 +77,32 @@ def test_report_gives_the_adapted_bilm_its_row_and_both_perplexities(tmp_path):
         (training / "demo" / name / "metrics.json").write_text(json.dumps({"dev": {"perplexity": perplexity}, "train_tokens": 402142}))
     load_script("report").main(metrics, size="demo", elmo_dir=tmp_path / "no-elmo", training_dir=training)
     table = (metrics / "results.md").read_text()
-    assert "| ner, 10% of train, biLM adapted to CoNLL text (F1) | 73.00 | 70.00 | +3.00 |" in table
+    # one seed against tok2vec's seed 0, said so beside the demo's means of 3 seeds
+    assert "| ner, 10% of train, biLM adapted to CoNLL text (F1, seed 0) | 73.00 | 70.00 | +3.00 |" in table
     assert "402,142 tokens" in table and "234.1 with the biLM frozen" in table and "-> 179.4 adapted" in table
-    assert "| ner, 10%, adapted biLM | 1000 / 1500 (patience), 80 s | 1200 / 2000 (max_steps), 90 s |" in table
+    assert "| ner, 10%, adapted biLM, seed 0 | 1000 / 1500 (patience), 80 s | 1200 / 2000 (max_steps), 90 s |" in table
 
+
+
+def test_report_ner_is_the_mean_of_the_presets_seeds_with_a_per_seed_table(tmp_path):
+    """demo: each ner row is the mean F1 of 3 seeds (n/a if a seed is missing), a per-seed table says in how many
+    seeds ELMo is ahead, and every seed's training has its row in the training steps table."""
+    f1 = {("elmo", "10"): [0.80, 0.82, 0.84], ("tok2vec", "10"): [0.76, 0.78, 0.79],
+          ("elmo", "25"): [0.85, 0.86, 0.87], ("tok2vec", "25"): [0.83, 0.87, 0.84],
+          ("elmo", "100"): [0.90, 0.91, None], ("tok2vec", "100"): [0.89, 0.90, 0.88]}  # ELMo's seed 2 at 100%: missing
+    for (features, fraction), values in f1.items():
+        for seed, value in enumerate(values):
+            if value is not None:
+                name = f"ner_{features}_{fraction}" + (f"_seed{seed}" if seed else "")
+                (tmp_path / f"{name}.json").write_text(json.dumps({"ents_f": value, "training": summary(250 * (seed + 1), 1500, "patience", 70 + seed)}))
+    load_script("report").main(tmp_path, size="demo", elmo_dir=tmp_path / "no-elmo")
+    table = (tmp_path / "results.md").read_text()
+    assert "| ner, 10% of train (F1, mean of 3 seeds) | 82.00 | 77.67 | +4.33 |" in table
+    assert "| ner, 25% of train (F1, mean of 3 seeds) | 86.00 | 84.67 | +1.33 |" in table
+    assert "| ner, 100% of train (F1, mean of 3 seeds) | n/a | 89.00 | n/a |" in table
+    ner_table = table[table.index("| ner F1 per seed |"):table.index("| sentiment accuracy per seed |")]
+    assert "| 10% of train | 0 / 1 / 2 | 80.00 / 82.00 / 84.00 | 76.00 / 78.00 / 79.00 | 3 of 3 |" in ner_table
+    assert "| 25% of train | 0 / 1 / 2 | 85.00 / 86.00 / 87.00 | 83.00 / 87.00 / 84.00 | 2 of 3 |" in ner_table
+    assert "| 100% of train | 0 / 1 / 2 | 90.00 / 91.00 / n/a | 89.00 / 90.00 / 88.00 | 2 of 3 |" in ner_table
+    assert "| ner, 25%, seed 2 | 750 / 1500 (patience), 72 s | 750 / 1500 (patience), 72 s |" in table
+    assert "| ner, 100%, seed 2 | n/a | 750 / 1500 (patience), 72 s |" in table
