@@ -136,8 +136,13 @@ def run_side_by_side(jobs: List[Job], parallel: int = 2) -> Dict[str, JobResult]
             with lock:  # never start a command once the interrupt has collected what to terminate
                 if interrupted.is_set():
                     return
-                proc = running[job.name] = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                            env=env, text=True, errors="replace")
+                try:
+                    proc = running[job.name] = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                                env=env, text=True, errors="replace")
+                except OSError as error:  # no such program: a failed run like any other, not a dead thread
+                    result.returncode, result.failed_command = 127, args
+                    print(f"[{job.name}] cannot start: {error}", flush=True)
+                    return
             assert proc.stdout is not None
             for line in proc.stdout:
                 say(job.name, line)

@@ -54,6 +54,13 @@ def test_one_at_a_time_a_failure_leaves_the_second_side_unstarted(tmp_path):
     run.require_success(both)  # all good: no exit
 
 
+def test_a_command_that_cannot_start_is_a_named_failure(tmp_path):
+    results = run.run_side_by_side([run.Job("missing", [[str(tmp_path / "no-such-program")]]), run.Job("fine", [python("pass")])], 2)
+    assert results["missing"].returncode == 127 and results["fine"].ok
+    with pytest.raises(SystemExit, match="missing: exit code 127"):
+        run.require_success(results)
+
+
 def test_an_interrupt_terminates_both_sides(tmp_path):
     """SIGINT to the runner alone (as Ctrl+C reaches it under a process manager): it terminates both children,
     waits for them and exits with 130."""
