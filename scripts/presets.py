@@ -8,9 +8,9 @@ Trainings stop when the dev score has not improved for `patience` steps (spaCy's
 counted in steps, checked at each evaluation), ELMo and tok2vec alike; max_steps is only a cap for time,
 and the report says which of the two stopped each run. `sentiment_seeds` lists the [system] seeds
 trained per sentiment training set ("10": 10% of the training snippets, "100": all of them) and `ner_seeds`
-those per CoNLL-2003 training fraction; the report gives their mean and how many seeds ELMo wins. Seeds other
-than 0 train as pairs, ELMo and tok2vec of one seed side by side (scripts/run.py train-pair), so that the extra
-seeds cost about half their serial time on a 2-core CPU and both sides of a comparison see the same load. `stock_train` gives spaCy's stock ner config (`spacy init config --pipeline ner
+those per CoNLL-2003 training fraction; the report gives their mean and how many seeds ELMo wins. Every seed,
+0 included, trains as a pair, ELMo and tok2vec of one seed side by side (scripts/run.py train-pair), so that the
+trainings cost about half their serial time on a 2-core CPU and both sides of a comparison see the same load. `stock_train` gives spaCy's stock ner config (`spacy init config --pipeline ner
 --optimize efficiency`; its own loop: patience 1600, eval every 200, cap 20,000) the baseline's loop settings.
 Domain adaptation (`adapt`: prepare_adapt_corpus.py's options, None for a size without it; `adapt_train`:
 overrides of configs/pretrain_adapt.cfg) continues the size's biLM on the words of CoNLL-2003's training

@@ -6,8 +6,8 @@ so any step can be rerun by hand.
     python scripts/run.py adapt --size SIZE [--elmo DIR] [--gpu-id N]
     python scripts/run.py train ner|textcat|sentiment elmo|tok2vec|stock|adapted 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N]
     python scripts/run.py evaluate ner|textcat|sentiment elmo|tok2vec|stock|adapted 10|25|100 --size SIZE [--seed N] [--gpu-id N]
-    python scripts/run.py train-pair ner|sentiment 10|25|100 --size SIZE --seed N [--elmo DIR] [--gpu-id N] [--jobs N]
-    python scripts/run.py evaluate-pair ner|sentiment 10|25|100 --size SIZE --seed N [--gpu-id N] [--jobs N]
+    python scripts/run.py train-pair ner|textcat|sentiment 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N] [--jobs N]
+    python scripts/run.py evaluate-pair ner|textcat|sentiment 10|25|100 --size SIZE [--seed N] [--gpu-id N] [--jobs N]
     python scripts/run.py package --size SIZE --name NAME --version VERSION
     python scripts/run.py wheel
 
@@ -21,11 +21,14 @@ max_steps cap of the size's preset) and logs each evaluation to DIR/train_log.js
 DIR/train_summary.json (best step, last step, what stopped it, seconds), and `evaluate` adds it to the
 metrics file under "training", so the report can say how long each side trained.
 
-Seeds other than 0 (the presets' ner_seeds and sentiment_seeds) train as pairs: `train-pair` runs the ELMo and the
-tok2vec training of one seed at the same time, each in its own process with half the cores for torch and BLAS
+Every comparison the size trains (ELMo and tok2vec of one task, fraction and seed: seed 0 and the presets' extra
+ner_seeds and sentiment_seeds alike) trains as a pair: `train-pair` runs the ELMo and the tok2vec training of one seed
+at the same time, each in its own process with half the cores for torch and BLAS
 (OMP_NUM_THREADS, MKL_NUM_THREADS), every output line prefixed with its run's name ([ner_elmo_10_seed1] ...).
-The extra seeds then cost about half their serial time on a 2-core CPU, and both sides of a comparison train under
-the same load. With a GPU (--gpu-id >= 0) --jobs defaults to 1: the two run one after the other.
+The pairs then cost about half their serial time on a 2-core CPU (spaCy's trainings use about one core each), and
+both sides of a comparison train under the same load. With a GPU (--gpu-id >= 0) --jobs defaults to 1: the two run
+one after the other. A pipeline without a partner (ci's tok2vec-only sentiment, the stock and the adapted ner) trains
+alone with `train`; `train` and `evaluate` also retrain or rescore any one pipeline of a pair by itself.
 """
 import json
 import os
@@ -230,17 +233,28 @@ def runs(size: str) -> Iterator[Run]:
 
 
 def pairs(size: str) -> List[Tuple[str, str, int]]:
-    """(task, fraction, seed) of every seed other than 0: those train and evaluate as ELMo + tok2vec pairs
-    (train-pair, evaluate-pair). Seed 0 keeps its single commands, which the package step and the stock and
-    adapted comparisons read. A preset that lists an extra seed for one side only is an error, not a lone run."""
+    """(task, fraction, seed) of every comparison the size trains with both ELMo and tok2vec, seed 0 included: those
+    train and evaluate as pairs (train-pair, evaluate-pair; the folders and metrics names stay run_name's, so seed 0
+    has no suffix). A seed-0 run without its partner (ci's sentiment: tok2vec only) trains alone with `train`; a
+    preset that lists an extra seed for one side only is an error, not a lone run."""
     trained = list(runs(size))
-    extra = list(dict.fromkeys((task, fraction, seed) for task, _, fraction, seed in trained if seed))
-    for task, fraction, seed in extra:
-        sides = [f for t, f, fr, s in trained if (t, fr, s) == (task, fraction, seed)]
-        if sorted(sides) != sorted(PAIRED_FEATURES):
+    found = list(dict.fromkeys((task, fraction, seed) for task, features, fraction, seed in trained
+                               if features in PAIRED_FEATURES))
+    paired = []
+    for task, fraction, seed in found:
+        sides = [f for t, f, fr, s in trained if (t, fr, s) == (task, fraction, seed) and f in PAIRED_FEATURES]
+        if sorted(sides) == sorted(PAIRED_FEATURES):
+            paired.append((task, fraction, seed))
+        elif seed:
             raise SystemExit(f"Size {size}: {task} {fraction} --seed {seed} trains {' + '.join(sides)}; seeds other than 0 "
                              f"train as {' + '.join(PAIRED_FEATURES)} pairs (scripts/presets.py).")
-    return extra
+    return paired
+
+
+def single_runs(size: str) -> List[Run]:
+    """The runs that train and evaluate alone (train, evaluate): every one not in a pair."""
+    paired = set(pairs(size))
+    return [run for run in runs(size) if not (run[1] in PAIRED_FEATURES and (run[0], run[2], run[3]) in paired)]
 
 
 def pair_runs(task: str, fraction: str, seed: int) -> List[Run]:
@@ -250,9 +264,13 @@ def pair_runs(task: str, fraction: str, seed: int) -> List[Run]:
 
 def check_pair(task: str, fraction: str, seed: int, size: str) -> None:
     if (task, fraction, seed) not in pairs(size):
-        valid = ", ".join(f"{t} {f} --seed {s}" for t, f, s in pairs(size)) or "none"
-        raise SystemExit(f"No pair {task} {fraction} --seed {seed} in size {size} (seed 0 trains with `train`); "
-                         f"its pairs: {valid}.")
+        valid = ", ".join(pair_label(*pair) for pair in pairs(size)) or "none"
+        raise SystemExit(f"No pair {pair_label(task, fraction, seed)} in size {size} (a pipeline without a partner "
+                         f"trains with `train`); its pairs: {valid}.")
+
+
+def pair_label(task: str, fraction: str, seed: int = 0) -> str:
+    return f"{task} {fraction}" + (f" --seed {seed}" if seed else "")
 
 
 def check_run(task: str, features: str, fraction: str, seed: int, size: str) -> None:
@@ -271,13 +289,14 @@ def run_name(task: str, features: str, fraction: str, seed: int = 0) -> str:
 
 
 def command_suffix(task: str, features: str, fraction: str, seed: int = 0) -> str:
-    """The project.yml command names of a seed-0 run: train-SUFFIX-SIZE, evaluate-SUFFIX-SIZE."""
+    """The project.yml command names of a run that trains alone: train-SUFFIX-SIZE, evaluate-SUFFIX-SIZE."""
     return f"{task}-{features}-{fraction}" + (f"-seed{seed}" if seed else "")
 
 
-def pair_command_suffix(task: str, fraction: str, seed: int) -> str:
-    """The project.yml command names of a pair (both features, so none named): train-ner-10-seed1-SIZE."""
-    return f"{task}-{fraction}-seed{seed}"
+def pair_command_suffix(task: str, fraction: str, seed: int = 0) -> str:
+    """The project.yml command names of a pair (both features, so none named): train-ner-10-SIZE (seed 0),
+    train-ner-10-seed1-SIZE."""
+    return f"{task}-{fraction}" + (f"-seed{seed}" if seed else "")
 
 
 def corpus_dir(size: str, data: str) -> str:
@@ -504,9 +523,9 @@ def train(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
 
 
 @app.command("train-pair")
-def train_pair(task: str = typer.Argument(..., help="ner or sentiment"),
+def train_pair(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
                fraction: str = typer.Argument(..., help="10, 25 or 100 (% of the training set)"),
-               size: str = SIZE, gpu_id: int = GPU, seed: int = typer.Option(..., "--seed", help="a seed other than 0"),
+               size: str = SIZE, gpu_id: int = GPU, seed: int = SEED,
                elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder of the ELMo side; default training/SIZE/elmo"),
                jobs: Optional[int] = JOBS) -> None:
     """The ELMo and the tok2vec training of one seed, side by side (see the module's docstring)."""
@@ -533,8 +552,8 @@ def evaluate(task: str = typer.Argument(...), features: str = typer.Argument(...
 
 
 @app.command("evaluate-pair")
-def evaluate_pair(task: str = typer.Argument(..., help="ner or sentiment"), fraction: str = typer.Argument(...),
-                  size: str = SIZE, gpu_id: int = GPU, seed: int = typer.Option(..., "--seed", help="a seed other than 0"),
+def evaluate_pair(task: str = typer.Argument(..., help="ner, textcat or sentiment"), fraction: str = typer.Argument(...),
+                  size: str = SIZE, gpu_id: int = GPU, seed: int = SEED,
                   jobs: Optional[int] = JOBS) -> None:
     """Both sides of a pair on the test set, side by side as train-pair trained them."""
     check_pair(task, fraction, seed, size)

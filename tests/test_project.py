@@ -89,7 +89,7 @@ def step_argvs(cmd: dict) -> List[List[str]]:
         elif step == "evaluate":
             out += steps.evaluate_commands(*pos, size, gpu, seed=int(opts.get("--seed", 0)))
         elif step in ("train-pair", "evaluate-pair"):
-            task, fraction, seed = pos[0], pos[1], int(opts["--seed"])
+            task, fraction, seed = pos[0], pos[1], int(opts.get("--seed", 0))
             steps.check_pair(task, fraction, seed, size)
             for run in steps.pair_runs(task, fraction, seed):
                 if step == "train-pair":
@@ -170,18 +170,19 @@ def test_deps_and_outputs_cover_what_each_step_reads_and_writes():
 
 
 def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
-    """Seed 0 of each pipeline in its own train and evaluate command; every other seed in its pair's commands,
-    which write the ELMo and the tok2vec pipeline of that seed (scripts/run.py train-pair, evaluate-pair)."""
+    """Every ELMo + tok2vec comparison (seed 0 and the extra seeds) in its pair's commands, which write both pipelines
+    of that seed (scripts/run.py train-pair, evaluate-pair); a pipeline without a partner (stock, adapted, ci's
+    tok2vec-only sentiment) in its own train and evaluate command."""
     cmds, workflows = commands(), config()["workflows"]
     for size in SIZES:
         pairs = steps.pairs(size)
         for run in steps.runs(size):
             task, features, fraction, seed = run
-            if seed:
-                assert (task, fraction, seed) in pairs
+            if features in steps.PAIRED_FEATURES and (task, fraction, seed) in pairs:
                 suffix = steps.pair_command_suffix(task, fraction, seed)
                 together = steps.pair_runs(task, fraction, seed)
             else:
+                assert not seed and run in steps.single_runs(size)
                 suffix, together = steps.command_suffix(*run), [run]
             train, evaluate = cmds[f"train-{suffix}-{size}"], cmds[f"evaluate-{suffix}-{size}"]
             assert {train["name"], evaluate["name"]} <= set(workflows[size])
@@ -196,8 +197,17 @@ def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
     # the small sentiment training set has three seeds at demo size, ner every fraction (their mean is the score)
     assert steps.preset("demo")["sentiment_seeds"]["10"] == [0, 1, 2]
     assert all(seeds == [0, 1, 2] for seeds in steps.preset("demo")["ner_seeds"].values())
-    # ci runs one pair through weasel: the extra seeds' mechanism is exercised by `spacy project run ci`
-    assert {"train-ner-10-seed1-ci", "evaluate-ner-10-seed1-ci"} <= set(workflows["ci"])
+    # ci runs its seed-0 comparisons and one extra seed as pairs through weasel (`spacy project run ci`)
+    assert {"train-ner-10-ci", "evaluate-ner-10-ci", "train-textcat-100-ci", "train-ner-10-seed1-ci",
+            "evaluate-ner-10-seed1-ci"} <= set(workflows["ci"])
+    assert "train-sentiment-tok2vec-10-ci" in workflows["ci"]  # ci's sentiment: tok2vec only, so alone
+    # seed 0 trains only in pairs: no single ELMo or tok2vec command where the size trains both sides
+    for size in SIZES:
+        for task, fraction, seed in steps.pairs(size):
+            for features in steps.PAIRED_FEATURES:
+                assert f"train-{steps.command_suffix(task, features, fraction, seed)}-{size}" not in cmds
+    assert {"ner 10", "ner 25", "ner 100", "textcat 100", "sentiment 10", "sentiment 100"} == {
+        steps.pair_label(t, f) for t, f, s in steps.pairs("demo") if s == 0}
 
 
 def test_every_training_stops_on_patience_with_a_cap_and_logs_its_evaluations():
@@ -315,17 +325,17 @@ def test_edited_config_reruns_exactly_its_dependants_and_a_failed_step_reruns_al
     # The demo's commands are not satisfied by the ci's files: all but the size-independent ones would run.
     assert would_run(project, "demo") == set(config()["workflows"]["demo"]) - SHARED
 
-    # An edit to the ner ELMo config: the three ner ELMo trainings and the ner pair (seed 1 at 10%), then (once
-    # they have produced new models) their evaluations and the package, then the report; nothing else.
+    # An edit to the ner ELMo config: the three ner pairs of seed 0 and the one of seed 1 at 10% (each trains its ELMo
+    # side), then (once they have produced new models) their evaluations and the package, then the report; nothing else.
     with (project / "configs" / "ner_elmo.cfg").open("a") as file:
         file.write("\n# edited\n")
     waves = [
-        {"train-ner-elmo-10-ci", "train-ner-elmo-25-ci", "train-ner-elmo-100-ci", "train-ner-10-seed1-ci"},
-        {"evaluate-ner-elmo-10-ci", "evaluate-ner-elmo-25-ci", "evaluate-ner-elmo-100-ci", "evaluate-ner-10-seed1-ci",
+        {"train-ner-10-ci", "train-ner-25-ci", "train-ner-100-ci", "train-ner-10-seed1-ci"},
+        {"evaluate-ner-10-ci", "evaluate-ner-25-ci", "evaluate-ner-100-ci", "evaluate-ner-10-seed1-ci",
          "package-ci"},
         {"report-ci"},
     ]
-    for name, state in (("train-ner-elmo-10-ci", "run"), ("train-ner-tok2vec-10-ci", "skip")):  # as the CLI sees it
+    for name, state in (("train-ner-10-ci", "run"), ("train-sentiment-tok2vec-10-ci", "skip")):  # as the CLI sees it
         assert dry_run(project, name) == {name: state}
     for wave in waves:
         assert would_run(project, "ci") == wave
@@ -335,10 +345,10 @@ def test_edited_config_reruns_exactly_its_dependants_and_a_failed_step_reruns_al
 
     # A command that failed never reached update_lockfile: only it runs again.
     lock = srsly.read_yaml(project / "project.lock")
-    del lock["train-ner-tok2vec-25-ci"]
+    del lock["train-ner-25-ci"]
     srsly.write_yaml(project / "project.lock", lock)
-    assert would_run(project, "ci") == {"train-ner-tok2vec-25-ci"}
-    mark_done(project, ["train-ner-tok2vec-25-ci"])
+    assert would_run(project, "ci") == {"train-ner-25-ci"}
+    mark_done(project, ["train-ner-25-ci"])
 
     # Only the content counts: a touched but unchanged preset file reruns nothing.
     (project / "scripts" / "presets.py").touch()

@@ -91,3 +91,15 @@ def test_a_pair_the_size_does_not_train_is_a_clear_error():
     bad = subprocess.run([PY, "scripts/run.py", "train-pair", "ner", "25", "--size", "ci", "--seed", "1"],
                          capture_output=True, text=True, cwd=Path(SCRIPTS).parent)
     assert bad.returncode != 0 and "No pair ner 25 --seed 1 in size ci" in bad.stderr and "ner 10 --seed 1" in bad.stderr
+
+
+def test_seed_0_trains_in_pairs_where_the_size_trains_both_sides():
+    """Seed 0's ELMo and tok2vec pipelines are a pair like the extra seeds' (same folders, no suffix); a run without
+    its partner (ci's tok2vec-only sentiment, stock, adapted) trains alone."""
+    assert ("ner", "10", 0) in run.pairs("ci") and ("textcat", "100", 0) in run.pairs("ci")
+    assert not any(task == "sentiment" for task, _, _ in run.pairs("ci"))
+    assert ("sentiment", "tok2vec", "10", 0) in run.single_runs("ci")
+    assert {(t, f, fr) for t, f, fr, _ in run.single_runs("demo")} == {("ner", "stock", "10"), ("ner", "adapted", "10")}
+    assert run.pair_runs("ner", "10", 0) == [("ner", "elmo", "10", 0), ("ner", "tok2vec", "10", 0)]
+    assert [run.run_name(*r) for r in run.pair_runs("ner", "10", 0)] == ["ner_elmo_10", "ner_tok2vec_10"]
+    assert run.pair_command_suffix("ner", "10") == "ner-10" and run.pair_command_suffix("ner", "10", 1) == "ner-10-seed1"
