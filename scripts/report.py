@@ -184,12 +184,13 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
         several = [scores for scores in seeded if len(scores.seeds) > 1]
         if several:
             lines += per_seed_table(title, several)
-    paired = any(seed for scores in [*ner_scores, *sentiment_scores.values()] for seed in scores.seeds)
+    paired = size in PRESETS  # the project's workflows train each comparison as a pair (bench/gpu_demo.py's do not)
     if any(m.get("training") for _, e, b in timed for m in (e, b)):
         lines += ["", "Training until the dev score stops improving: step of the best dev score (model-best) / last step, "
                   "what stopped it (patience: no better dev score for [training] patience steps; max_steps: the preset's cap), "
-                  "and the training's wall time." + (" Seeds other than 0 train in pairs, ELMo and tok2vec at the same time "
-                  "(scripts/run.py train-pair): their times are under that shared load." if paired else ""), "",
+                  "and the training's wall time." + (" The ELMo and tok2vec runs of a row train side by side, "
+                  "one process each (scripts/run.py train-pair): their times are under that shared load; the adapted-biLM "
+                  "and stock runs train alone." if paired else ""), "",
                   "| pipeline | ELMo features | tok2vec baseline |", "| --- | --- | --- |"]
         for label, e, b in timed:
             lines.append(f"| {label} | {steps_cell(e)} | {steps_cell(b)} |")
