@@ -61,14 +61,17 @@ def test_a_command_that_cannot_start_is_a_named_failure(tmp_path):
         run.require_success(results)
 
 
-def test_an_interrupt_terminates_both_sides(tmp_path):
-    """SIGINT to the runner alone (as Ctrl+C reaches it under a process manager): it terminates both children,
-    waits for them and exits with 130."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_terminates_both_sides(tmp_path, signum):
+    """SIGINT (Ctrl+C) or SIGTERM (a scheduler) to the runner alone: it terminates both children, waits for them
+    and exits with 130. The runner's script restores Python's Ctrl+C handler first: a test run as a background
+    job inherits SIGINT ignored, as every process started from it would, where a terminal's Ctrl+C is not."""
     pids = [tmp_path / "a.pid", tmp_path / "b.pid"]
     sleeper = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     script = tmp_path / "pair.py"
     script.write_text(
-        f"import sys\nsys.path.insert(0, {str(SCRIPTS)!r})\nimport run\n"
+        f"import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        f"sys.path.insert(0, {str(SCRIPTS)!r})\nimport run\n"
         f"jobs = [run.Job(name, [[sys.executable, '-c', {sleeper!r}, path]]) for name, path in "
         f"(('a', {str(pids[0])!r}), ('b', {str(pids[1])!r}))]\n"
         "run.run_side_by_side(jobs, 2)\n")
@@ -78,7 +81,7 @@ def test_an_interrupt_terminates_both_sides(tmp_path):
         assert time.time() < deadline and parent.poll() is None, parent.communicate()
         time.sleep(0.1)
     children = [int(p.read_text()) for p in pids]
-    parent.send_signal(signal.SIGINT)
+    parent.send_signal(signum)
     out, err = parent.communicate(timeout=60)
     assert parent.returncode == 130, out + err
     assert "Interrupted: terminated a, b" in err
