@@ -1,5 +1,7 @@
 """scripts/report.py turns `spacy evaluate` outputs into the comparison table and chart."""
 import json
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
 
 from tests.scripts.test_prepare import load_script
 
@@ -7,6 +9,18 @@ from tests.scripts.test_prepare import load_script
 def summary(best: int, last: int, stopped: str, seconds: float) -> dict:
     return {"best_step": best, "best_score": 0.5, "best_epoch": 1, "last_step": last, "last_epoch": 2, "n_evaluations": 3,
             "stopped_by": stopped, "patience": 200, "eval_frequency": 25, "max_steps": 3000, "train_seconds": seconds}
+
+
+def write_seed_metrics(metrics_dir: Path, task: str, key: str, scores: Dict[Tuple[str, str], List[Optional[float]]],
+                       training: Callable[[int], dict]) -> None:
+    """One metrics file per (features, fraction) and seed (list position), named as scripts/run.py names them;
+    None: no file for that seed."""
+    run_name = load_script("run").run_name
+    for (features, fraction), values in scores.items():
+        for seed, value in enumerate(values):
+            if value is not None:
+                path = metrics_dir / f"{run_name(task, features, fraction, seed)}.json"
+                path.write_text(json.dumps({key: value, "training": training(seed)}))
 
 
 def test_report_table_and_chart(tmp_path):
@@ -36,10 +50,7 @@ def test_report_sentiment_seeds_training_steps_and_stock_baseline(tmp_path):
     best and last step; the tok2vec baseline against spaCy's stock ner config."""
     accuracy = {("elmo", "10"): [0.70, 0.72, 0.74], ("tok2vec", "10"): [0.68, 0.69, 0.73],
                 ("elmo", "100"): [0.80], ("tok2vec", "100"): [0.79]}
-    for (features, fraction), values in accuracy.items():
-        for seed, value in enumerate(values):
-            name = f"sentiment_{features}_{fraction}" + (f"_seed{seed}" if seed else "")
-            (tmp_path / f"{name}.json").write_text(json.dumps({"cats_micro_f": value, "training": summary(100 + seed, 300, "patience", 61.4)}))
+    write_seed_metrics(tmp_path, "sentiment", "cats_micro_f", accuracy, lambda seed: summary(100 + seed, 300, "patience", 61.4))
     (tmp_path / "ner_tok2vec_10.json").write_text(json.dumps({"ents_f": 0.70, "training": summary(1200, 2000, "max_steps", 90)}))
     (tmp_path / "ner_stock_10.json").write_text(json.dumps({"ents_f": 0.675, "training": summary(2400, 4000, "patience", 300)}))
     load_script("report").main(tmp_path, size="demo", elmo_dir=tmp_path / "no-elmo")
@@ -90,11 +101,7 @@ def test_report_ner_is_the_mean_of_the_presets_seeds_with_a_per_seed_table(tmp_p
     f1 = {("elmo", "10"): [0.80, 0.82, 0.84], ("tok2vec", "10"): [0.76, 0.78, 0.79],
           ("elmo", "25"): [0.85, 0.86, 0.87], ("tok2vec", "25"): [0.83, 0.87, 0.84],
           ("elmo", "100"): [0.90, 0.91, None], ("tok2vec", "100"): [0.89, 0.90, 0.88]}  # ELMo's seed 2 at 100%: missing
-    for (features, fraction), values in f1.items():
-        for seed, value in enumerate(values):
-            if value is not None:
-                name = f"ner_{features}_{fraction}" + (f"_seed{seed}" if seed else "")
-                (tmp_path / f"{name}.json").write_text(json.dumps({"ents_f": value, "training": summary(250 * (seed + 1), 1500, "patience", 70 + seed)}))
+    write_seed_metrics(tmp_path, "ner", "ents_f", f1, lambda seed: summary(250 * (seed + 1), 1500, "patience", 70 + seed))
     load_script("report").main(tmp_path, size="demo", elmo_dir=tmp_path / "no-elmo")
     table = (tmp_path / "results.md").read_text()
     assert "| ner, 10% of train (F1, mean of 3 seeds) | 82.00 | 77.67 | +4.33 |" in table
