@@ -497,6 +497,7 @@ class Run:
         with self._autocast():
             loss, _, _ = trainer(char_ids, targets)
         optimizer.zero_grad(set_to_none=True)
+        # the configured rate and schedule win over the optimizer state's (both may change on --resume)
         self._lr = learning_rate(self.T, step, self.state["tokens"])
         for group in optimizer.param_groups:
             group["lr"] = self._lr
@@ -694,9 +695,7 @@ class Run:
         except RuntimeError as err:  # an older checkpoint without the vocabulary's hash: sizes tell
             raise PretrainError(f"{ckpt.checkpoint_path(self.output)} does not fit the model built from the config and "
                                 f"{self.output / 'vocab.txt'} (was vocab.txt edited?): {str(err)[:300]}") from err
-        optimizer.load_state_dict(saved["optimizer"])
-        for group in optimizer.param_groups:  # the configured learning rate wins (it may be changed on resume)
-            group["lr"] = self.T.learning_rate
+        optimizer.load_state_dict(saved["optimizer"])  # its saved rate is replaced at every step (_train_step)
         if saved.get("scaler") and scaler.is_enabled():
             scaler.load_state_dict(saved["scaler"])
         self.state.update(saved["state"])
