@@ -33,7 +33,7 @@ from .config import RESUMABLE_CHANGES, Config, Settings, TrainingSettings, archi
 from .corpus import Corpus, batches_by_tokens, corpus_files, take
 from .distributed import DistContext, setup, teardown
 from .export import EXPORTED_FILES, export_pretrained
-from .schedule import learning_rate
+from .schedule import budget_progress, learning_rate
 from .training_bilm import TrainingBiLM
 from .vocab import Vocab, build_vocab
 
@@ -818,10 +818,9 @@ class Run:
         loss = w["loss_sum"] / max(w["loss_n"], 1)
         step, elapsed = state["step"], state["elapsed"]
         parts = [f"step {step:>6}" + (f"/{T.max_steps}" if T.max_steps else "")]
-        fractions = [step / T.max_steps if T.max_steps else 0.0, state["tokens"] / T.max_tokens if T.max_tokens else 0.0,
-                     min(1.0, elapsed / T.max_seconds) if T.max_seconds else 0.0]
         if T.max_steps or T.max_tokens or T.max_seconds:
-            frac = min(1.0, max(fractions))
+            frac = max(budget_progress(T.max_steps, T.max_tokens, step, state["tokens"]) or 0.0,
+                       min(1.0, elapsed / T.max_seconds) if T.max_seconds else 0.0)
             parts.append(f"[{'#' * int(20 * frac):<20}] {frac:4.0%}")
         label = "loss (sampled)" if self.settings.softmax.type == "sampled" else "loss"
         parts.append(f"{label} {loss:.3f}  ppl {math.exp(min(loss, 50.0)):.1f}")
