@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "configs" / "pretrain_small.cfg"))
     parser.add_argument("--corpus", default=str(ROOT / "corpus" / "lm" / "train.txt"))
     parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--batch-tokens", type=int, default=None,
+                        help="training.batch_tokens instead of the config's (the figures in BENCHMARKS.md before "
+                             "2026-11-27 were measured at 3,000, configs/pretrain_small.cfg's size then)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--precisions", default=None,
                         help="comma-separated fp32,bf16,fp16 measured one after another in this run "
@@ -61,6 +64,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_config(args.config)
+    if args.batch_tokens:
+        config["training"]["batch_tokens"] = args.batch_tokens
     corpus_path = Path(args.corpus)
     if not corpus_path.exists():
         from spacy_elmo.pretrain.synthetic import write_corpus
