@@ -240,7 +240,7 @@ def test_bf16_autocast_runs_on_cpu(corpus, tmp_path, softmax):
 
 @pytest.mark.parametrize("flags,expected", [(frozenset({"avx512f", "avx512_bf16"}), "bf16"), (frozenset({"avx2"}), "fp32")])
 def test_precision_auto_picks_bf16_only_where_the_cpu_has_it(corpus, tmp_path, monkeypatch, capsys, flags, expected):
-    """training.precision = "auto" (configs/pretrain_small.cfg): bf16 on a CPU with AVX512_BF16/AMX, fp32 where
+    """training.precision = "auto": bf16 on a CPU with AVX512_BF16/AMX, fp32 where
     bf16 would be emulated; what ran is said and written to metrics.json."""
     import spacy_elmo.bilm.precision as precision
 
