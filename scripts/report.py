@@ -110,6 +110,16 @@ def ner_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
     return {fraction: list(listed.get(fraction, [0])) for fraction in fractions}
 
 
+def adapted_seeds(size: str, fractions: List[str], metrics_dir: Path) -> Dict[str, List[int]]:
+    """The seeds of the ner runs on the adapted biLM per fraction, as the size's preset lists them; for a size
+    without a preset (bench/gpu_demo.py's tables), seed 0 of each fraction with a metrics file. A fraction none of
+    whose runs has a metrics file gets no row."""
+    listed = (PRESETS[size].get("adapted_seeds", {}) if size in PRESETS
+              else {f: [0] for f in fractions if load(metrics_dir, run_name("ner", "adapted", f))})
+    return {f: list(listed[f]) for f in fractions
+            if listed.get(f) and any(load(metrics_dir, run_name("ner", "adapted", f, seed)) for seed in listed[f])}
+
+
 def sentiment_runs(size: str) -> Tuple[Dict[str, List[int]], List[str]]:
     """The seeds the size's preset trains per sentiment training set, and with which features; none for a size
     without a preset (bench/gpu_demo.py's tables, which have no sentiment). Only these files are read, so a
@@ -155,13 +165,29 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     sentiment_means = {fraction: scores.means() for fraction, scores in sentiment_scores.items()}
     stock = load(metrics_dir, "ner_stock_10") if seeds else {}
     several_ner_seeds = {f for f, s in zip(ner_fractions, ner_scores) if len(s.seeds) > 1}
-    adapted_fractions = [f for f in ner_fractions if load(metrics_dir, run_name("ner", "adapted", f))]
-    for fraction in adapted_fractions:  # one seed each: said in the label where the rows above are means
-        adapted, base = load(metrics_dir, run_name("ner", "adapted", fraction)), load(metrics_dir, run_name("ner", "tok2vec", fraction))
-        seed_note = ", seed 0" if fraction in several_ner_seeds else ""
-        rows.append((f"ner, {fraction}% of train, biLM adapted to CoNLL text (F1{seed_note})", adapted.get("ents_f"), base.get("ents_f")))
-        timed.append((f"ner, {fraction}%, adapted biLM{seed_note}", adapted, base))
-    adaptation = adaptation_line(training_dir / size) if adapted_fractions else None
+    # The adapted biLM's runs against the tok2vec runs of the same seeds (the table), and against the news biLM's
+    # (the stages line: what adaptation adds to pretraining)
+    adapted_scores, stages = [], []
+    for fraction, fraction_seeds in adapted_seeds(size, ner_fractions, metrics_dir).items():
+        adapted_runs = [load(metrics_dir, run_name("ner", "adapted", fraction, seed)) for seed in fraction_seeds]
+        base_runs = [load(metrics_dir, run_name("ner", "tok2vec", fraction, seed)) for seed in fraction_seeds]
+        news_runs = [load(metrics_dir, run_name("ner", "elmo", fraction, seed)) for seed in fraction_seeds]
+        scores = SeedScores(f"{fraction}% of train, adapted biLM", fraction_seeds, [m.get("ents_f") for m in adapted_runs],
+                            [m.get("ents_f") for m in base_runs], adapted_runs, base_runs)
+        adapted_scores.append(scores)
+        n = len(fraction_seeds)
+        seed_note = f", mean of {n} seeds" if n > 1 else (f", seed {fraction_seeds[0]}" if fraction in several_ner_seeds else "")
+        rows.append((f"ner, {fraction}% of train, biLM adapted to CoNLL text (F1{seed_note})", *scores.means()))
+        for seed, a, b in zip(fraction_seeds, adapted_runs, base_runs):
+            timed.append((f"ner, {fraction}%, adapted biLM" + (f", seed {seed}" if n > 1 or fraction in several_ner_seeds else ""), a, b))
+        versus_news = SeedScores("", fraction_seeds, scores.elmo, [m.get("ents_f") for m in news_runs], adapted_runs, news_runs)
+        adapted_mean, news_mean = versus_news.means()
+        stages.append(f"ner at {fraction}% ({'mean of ' + str(n) + ' seeds' if n > 1 else 'seed ' + str(fraction_seeds[0])}): "
+                      f"news biLM {pct(news_mean)}, adapted {pct(adapted_mean)}, adaptation {diff(adapted_mean, news_mean)} F1 "
+                      f"(adapted ahead in {versus_news.ahead()} of {n})")
+    adaptation = adaptation_line(training_dir / size) if adapted_scores else None
+    if adaptation and stages:
+        adaptation += " What each stage gives, " + "; ".join(stages) + "."
 
     test_sets = ["CoNLL-2003 test (ner)"]
     if textcat:
@@ -180,7 +206,8 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     ]
     for name, e, b in rows:
         lines.append(f"| {name} | {pct(e)} | {pct(b)} | {diff(e, b)} |")
-    for title, seeded in (("ner F1 per seed", ner_scores), ("sentiment accuracy per seed", list(sentiment_scores.values()))):
+    for title, seeded in (("ner F1 per seed", ner_scores + adapted_scores),
+                          ("sentiment accuracy per seed", list(sentiment_scores.values()))):
         several = [scores for scores in seeded if len(scores.seeds) > 1]
         if several:
             lines += per_seed_table(title, several)

@@ -228,8 +228,9 @@ def runs(size: str) -> Iterator[Run]:
                 yield "sentiment", features, fraction, seed
     if p["stock_train"] is not None:  # None: a size without the stock comparison (ci, to keep it short)
         yield "ner", "stock", "10", 0
-    for fraction in p["adapted_fractions"]:  # ner on the biLM adapted to CoNLL's training text (adapt_commands)
-        yield "ner", "adapted", fraction, 0
+    for fraction, seeds in p["adapted_seeds"].items():  # ner on the biLM adapted to CoNLL's training text (adapt_commands)
+        for seed in seeds:
+            yield "ner", "adapted", fraction, seed
 
 
 def pairs(size: str) -> List[Tuple[str, str, int]]:

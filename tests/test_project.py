@@ -182,7 +182,8 @@ def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
                 suffix = steps.pair_command_suffix(task, fraction, seed)
                 together = steps.pair_runs(task, fraction, seed)
             else:
-                assert not seed and run in steps.single_runs(size)
+                # alone: the stock config (seed 0) and the adapted biLM's runs (their seeds' tok2vec is in the pairs)
+                assert run in steps.single_runs(size) and (not seed or features == "adapted")
                 suffix, together = steps.command_suffix(*run), [run]
             train, evaluate = cmds[f"train-{suffix}-{size}"], cmds[f"evaluate-{suffix}-{size}"]
             assert {train["name"], evaluate["name"]} <= set(workflows[size])
@@ -197,6 +198,7 @@ def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
     # the small sentiment training set has three seeds at demo size, ner every fraction (their mean is the score)
     assert steps.preset("demo")["sentiment_seeds"]["10"] == [0, 1, 2]
     assert all(seeds == [0, 1, 2] for seeds in steps.preset("demo")["ner_seeds"].values())
+    assert steps.preset("demo")["adapted_seeds"] == {"10": [0, 1, 2]}  # the adapted biLM's row is a mean of 3 seeds too
     # ci runs its seed-0 comparisons and one extra seed as pairs through weasel (`spacy project run ci`)
     assert {"train-ner-10-ci", "evaluate-ner-10-ci", "train-textcat-100-ci", "train-ner-10-seed1-ci",
             "evaluate-ner-10-seed1-ci"} <= set(workflows["ci"])

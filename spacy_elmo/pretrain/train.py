@@ -442,11 +442,13 @@ class Run:
     def _resolve_precision(self) -> None:
         """training.precision = "auto": bf16 where the device runs it natively (a CPU with AVX512_BF16 or AMX,
         a CUDA GPU of compute capability 8.0+), else fp32. bf16 trains to the same dev perplexity as fp32
-        (BENCHMARKS.md) and faster where it is native; where it would be emulated it is slower. The precision
-        that ran goes into metrics.json either way."""
+        (BENCHMARKS.md); where it is native it is faster on GEMMs large enough to outweigh its conversions
+        (3,000-token batches of the small config on a 2-core Xeon), not on small ones (1,000: fp32 1.16x,
+        configs/pretrain_small.cfg); where it would be emulated it is slower. The precision that ran goes
+        into metrics.json either way."""
         if self.T.precision == "auto":
             reason = unsupported_reason("bfloat16", self.ctx.device)
-            self.T = dataclasses.replace(self.T, precision=training_precision("auto", self.ctx.device))
+            self.T = dataclasses.replace(self.T, precision="fp32" if reason else "bf16")  # as training_precision
             self.say(f"training.precision auto -> {self.T.precision}" + (f" ({reason})" if reason else
                      f" (native bfloat16 on {self.ctx.device.type})"))
         self.extra_metrics["precision"] = self.T.precision
