@@ -1,6 +1,7 @@
 """metrics/*.json (from `spacy evaluate`, with the training summary scripts/run.py adds) -> metrics/results.md
 (table) and metrics/results.png (chart). ner and sentiment scores are the mean over the seeds of the size's preset
-(ner_seeds, sentiment_seeds), with a per-seed table that says in how many seeds ELMo is ahead."""
+(ner_seeds, sentiment_seeds, adapted_seeds), with a per-seed table that says in how many seeds ELMo is ahead; the
+adapted biLM's ner is also compared with the news biLM's of the same seeds (what adaptation adds)."""
 import json
 import platform
 import sys
