@@ -86,13 +86,18 @@ class SeedScores:
 
 
 def seed_scores(metrics_dir: Path, task: str, fraction: str, seeds: Sequence[int], key: str,
-                features: Sequence[str] = ("elmo", "tok2vec")) -> SeedScores:
-    """The scores of every seed of a training set, read from the metrics files run.py names; a side the size does
-    not train (ci's sentiment has no ELMo) is read as missing, so a file left by an earlier preset is never used."""
-    found = {f: [load(metrics_dir, run_name(task, f, fraction, seed)) if f in features else {} for seed in seeds]
-             for f in ("elmo", "tok2vec")}
-    return SeedScores(f"{fraction}% of train", list(seeds), [m.get(key) for m in found["elmo"]],
-                      [m.get(key) for m in found["tok2vec"]], found["elmo"], found["tok2vec"])
+                features: Optional[Sequence[str]] = None, sides: Tuple[str, str] = ("elmo", "tok2vec"),
+                label: Optional[str] = None) -> SeedScores:
+    """The scores of every seed of a training set, read from the metrics files run.py names, for the two `sides`
+    compared (ELMo and tok2vec; the adapted biLM against either); a side the size does not train (not in `features`,
+    default both sides: ci's sentiment has no ELMo) is read as missing, so a file left by an earlier preset is
+    never used."""
+    trained = sides if features is None else features
+    found = {f: [load(metrics_dir, run_name(task, f, fraction, seed)) if f in trained else {} for seed in seeds]
+             for f in sides}
+    first, second = sides
+    return SeedScores(label or f"{fraction}% of train", list(seeds), [m.get(key) for m in found[first]],
+                      [m.get(key) for m in found[second]], found[first], found[second])
 
 
 def per_seed_table(title: str, rows: List[SeedScores]) -> List[str]:
@@ -111,14 +116,12 @@ def ner_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
     return {fraction: list(listed.get(fraction, [0])) for fraction in fractions}
 
 
-def adapted_seeds(size: str, fractions: List[str], metrics_dir: Path) -> Dict[str, List[int]]:
-    """The seeds of the ner runs on the adapted biLM per fraction, as the size's preset lists them; for a size
-    without a preset (bench/gpu_demo.py's tables), seed 0 of each fraction with a metrics file. A fraction none of
-    whose runs has a metrics file gets no row."""
-    listed = (PRESETS[size].get("adapted_seeds", {}) if size in PRESETS
-              else {f: [0] for f in fractions if load(metrics_dir, run_name("ner", "adapted", f))})
-    return {f: list(listed[f]) for f in fractions
-            if listed.get(f) and any(load(metrics_dir, run_name("ner", "adapted", f, seed)) for seed in listed[f])}
+def adapted_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
+    """The seeds of the ner runs on the adapted biLM per fraction, as the size's preset lists them; seed 0 of every
+    fraction for a size without a preset (bench/gpu_demo.py's tables). The report gives a row only to a fraction
+    with at least one of these runs' metrics files."""
+    listed = PRESETS[size].get("adapted_seeds", {}) if size in PRESETS else {f: [0] for f in fractions}
+    return {f: list(listed[f]) for f in fractions if listed.get(f)}
 
 
 def sentiment_runs(size: str) -> Tuple[Dict[str, List[int]], List[str]]:
@@ -169,19 +172,18 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     # The adapted biLM's runs against the tok2vec runs of the same seeds (the table), and against the news biLM's
     # (the stages line: what adaptation adds to pretraining)
     adapted_scores, stages = [], []
-    for fraction, fraction_seeds in adapted_seeds(size, ner_fractions, metrics_dir).items():
-        adapted_runs = [load(metrics_dir, run_name("ner", "adapted", fraction, seed)) for seed in fraction_seeds]
-        base_runs = [load(metrics_dir, run_name("ner", "tok2vec", fraction, seed)) for seed in fraction_seeds]
-        news_runs = [load(metrics_dir, run_name("ner", "elmo", fraction, seed)) for seed in fraction_seeds]
-        scores = SeedScores(f"{fraction}% of train, adapted biLM", fraction_seeds, [m.get("ents_f") for m in adapted_runs],
-                            [m.get("ents_f") for m in base_runs], adapted_runs, base_runs)
+    for fraction, fraction_seeds in adapted_seeds(size, ner_fractions).items():
+        scores = seed_scores(metrics_dir, "ner", fraction, fraction_seeds, "ents_f", sides=("adapted", "tok2vec"),
+                             label=f"{fraction}% of train, adapted biLM")
+        if not any(scores.elmo_metrics):  # none of the fraction's adapted runs was evaluated
+            continue
         adapted_scores.append(scores)
         n = len(fraction_seeds)
         seed_note = f", mean of {n} seeds" if n > 1 else (f", seed {fraction_seeds[0]}" if fraction in several_ner_seeds else "")
         rows.append((f"ner, {fraction}% of train, biLM adapted to CoNLL text (F1{seed_note})", *scores.means()))
-        for seed, a, b in zip(fraction_seeds, adapted_runs, base_runs):
+        for seed, a, b in zip(fraction_seeds, scores.elmo_metrics, scores.base_metrics):
             timed.append((f"ner, {fraction}%, adapted biLM" + (f", seed {seed}" if n > 1 or fraction in several_ner_seeds else ""), a, b))
-        versus_news = SeedScores("", fraction_seeds, scores.elmo, [m.get("ents_f") for m in news_runs], adapted_runs, news_runs)
+        versus_news = seed_scores(metrics_dir, "ner", fraction, fraction_seeds, "ents_f", sides=("adapted", "elmo"))
         adapted_mean, news_mean = versus_news.means()
         stages.append(f"ner at {fraction}% ({'mean of ' + str(n) + ' seeds' if n > 1 else 'seed ' + str(fraction_seeds[0])}): "
                       f"news biLM {pct(news_mean)}, adapted {pct(adapted_mean)}, adaptation {diff(adapted_mean, news_mean)} F1 "

@@ -448,7 +448,7 @@ class Run:
         into metrics.json either way."""
         if self.T.precision == "auto":
             reason = unsupported_reason("bfloat16", self.ctx.device)
-            self.T = dataclasses.replace(self.T, precision="fp32" if reason else "bf16")  # as training_precision
+            self.T = dataclasses.replace(self.T, precision=training_precision("auto", self.ctx.device))
             self.say(f"training.precision auto -> {self.T.precision}" + (f" ({reason})" if reason else
                      f" (native bfloat16 on {self.ctx.device.type})"))
         self.extra_metrics["precision"] = self.T.precision
