@@ -1,7 +1,8 @@
 """metrics/*.json (from `spacy evaluate`, with the training summary scripts/run.py adds) -> metrics/results.md
 (table) and metrics/results.png (chart). ner and sentiment scores are the mean over the seeds of the size's preset
-(ner_seeds, sentiment_seeds, adapted_seeds), with a per-seed table that says in how many seeds ELMo is ahead; the
-adapted biLM's ner is also compared with the news biLM's of the same seeds (what adaptation adds)."""
+(ner_seeds, sentiment_seeds, unadapted_seeds), with a per-seed table that says in how many seeds ELMo is ahead. Where
+the size's ner reads the adapted biLM (presets' ner_bilm), the ner on the biLM before adaptation is compared with
+tok2vec and with the adapted biLM's ner of the same seeds (what each stage gives)."""
 import json
 import platform
 import sys
@@ -34,14 +35,14 @@ def bilm_line(elmo_dir: Path) -> str:
             f"(forward {dev.get('forward_perplexity', float('nan')):.1f}, backward {dev.get('backward_perplexity', float('nan')):.1f}).")
 
 
-def adaptation_line(size_dir: Path) -> Optional[str]:
-    """The adaptation step's two dev perplexities on held-out CoNLL-2003 training text (scripts/run.py adapt),
-    or None where the size has none."""
+def adaptation_line(size_dir: Path) -> str:
+    """The adaptation step's two dev perplexities on held-out CoNLL-2003 training text (scripts/run.py adapt)."""
     before, after = (size_dir / name / "metrics.json" for name in ("elmo_adapt_frozen", "elmo_adapted"))
+    intro = "ner's ELMo features come from this biLM adapted to CoNLL-2003's training text (`pretrain --init-from`"
     if not (before.exists() and after.exists()):
-        return None
+        return f"{intro}; no {before} or {after})."
     b, a = (json.loads(path.read_text()) for path in (before, after))
-    return (f"Adapted to CoNLL-2003's training text (`pretrain --init-from`, {a.get('train_tokens', 0):,} tokens): dev perplexity "
+    return (f"{intro}, {a.get('train_tokens', 0):,} tokens; textcat and sentiment read the biLM above): dev perplexity "
             f"on held-out CoNLL training sentences {b['dev']['perplexity']:.1f} with the biLM frozen (softmax trained alone, "
             f"same budget) -> {a['dev']['perplexity']:.1f} adapted.")
 
@@ -116,11 +117,17 @@ def ner_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
     return {fraction: list(listed.get(fraction, [0])) for fraction in fractions}
 
 
-def adapted_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
-    """The seeds of the ner runs on the adapted biLM per fraction, as the size's preset lists them; seed 0 of every
-    fraction for a size without a preset (bench/gpu_demo.py's tables). The report gives a row only to a fraction
-    with at least one of these runs' metrics files."""
-    listed = PRESETS[size].get("adapted_seeds", {}) if size in PRESETS else {f: [0] for f in fractions}
+def ner_reads_adapted_bilm(size: str) -> bool:
+    """Whether the size's ner pairs train on the adapted biLM (presets' ner_bilm); a size without a preset
+    (bench/gpu_demo.py's tables) does not adapt."""
+    return size in PRESETS and PRESETS[size].get("ner_bilm") == "adapted"
+
+
+def unadapted_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
+    """The seeds of the ner runs on the biLM before adaptation per fraction, as the size's preset lists them (none
+    where the size's ner does not read the adapted biLM). The report gives a row only to a fraction with at least
+    one of these runs' metrics files."""
+    listed = PRESETS[size].get("unadapted_seeds", {}) if ner_reads_adapted_bilm(size) else {}
     return {f: list(listed[f]) for f in fractions if listed.get(f)}
 
 
@@ -169,26 +176,27 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     sentiment_means = {fraction: scores.means() for fraction, scores in sentiment_scores.items()}
     stock = load(metrics_dir, "ner_stock_10") if seeds else {}
     several_ner_seeds = {f for f, s in zip(ner_fractions, ner_scores) if len(s.seeds) > 1}
-    # The adapted biLM's runs against the tok2vec runs of the same seeds (the table), and against the news biLM's
-    # (the stages line: what adaptation adds to pretraining)
-    adapted_scores, stages = [], []
-    for fraction, fraction_seeds in adapted_seeds(size, ner_fractions).items():
-        scores = seed_scores(metrics_dir, "ner", fraction, fraction_seeds, "ents_f", sides=("adapted", "tok2vec"),
-                             label=f"{fraction}% of train, adapted biLM")
-        if not any(scores.elmo_metrics):  # none of the fraction's adapted runs was evaluated
+    # The biLM before adaptation against the tok2vec runs of the same seeds (the table), and against the adapted
+    # biLM's ner rows (the stages line: what adaptation adds to pretraining)
+    unadapted_scores, stages = [], []
+    for fraction, fraction_seeds in unadapted_seeds(size, ner_fractions).items():
+        scores = seed_scores(metrics_dir, "ner", fraction, fraction_seeds, "ents_f", sides=("unadapted", "tok2vec"),
+                             label=f"{fraction}% of train, biLM before adaptation")
+        if not any(scores.elmo_metrics):  # none of the fraction's runs before adaptation was evaluated
             continue
-        adapted_scores.append(scores)
+        unadapted_scores.append(scores)
         n = len(fraction_seeds)
         seed_note = f", mean of {n} seeds" if n > 1 else (f", seed {fraction_seeds[0]}" if fraction in several_ner_seeds else "")
-        rows.append((f"ner, {fraction}% of train, biLM adapted to CoNLL text (F1{seed_note})", *scores.means()))
-        for seed, a, b in zip(fraction_seeds, scores.elmo_metrics, scores.base_metrics):
-            timed.append((f"ner, {fraction}%, adapted biLM" + (f", seed {seed}" if n > 1 or fraction in several_ner_seeds else ""), a, b))
-        versus_news = seed_scores(metrics_dir, "ner", fraction, fraction_seeds, "ents_f", sides=("adapted", "elmo"))
-        adapted_mean, news_mean = versus_news.means()
+        rows.append((f"ner, {fraction}% of train, biLM before adaptation (F1{seed_note})", *scores.means()))
+        for seed, u, b in zip(fraction_seeds, scores.elmo_metrics, scores.base_metrics):
+            timed.append((f"ner, {fraction}%, biLM before adaptation" + (f", seed {seed}" if n > 1 or fraction in several_ner_seeds else ""), u, b))
+        versus_before = seed_scores(metrics_dir, "ner", fraction, fraction_seeds, "ents_f", sides=("elmo", "unadapted"))
+        adapted_mean, before_mean = versus_before.means()
         stages.append(f"ner at {fraction}% ({'mean of ' + str(n) + ' seeds' if n > 1 else 'seed ' + str(fraction_seeds[0])}): "
-                      f"news biLM {pct(news_mean)}, adapted {pct(adapted_mean)}, adaptation {diff(adapted_mean, news_mean)} F1 "
-                      f"(adapted ahead in {versus_news.ahead()} of {n})")
-    adaptation = adaptation_line(training_dir / size) if adapted_scores else None
+                      f"pretrained biLM {pct(before_mean)}, adapted {pct(adapted_mean)}, adaptation {diff(adapted_mean, before_mean)} F1 "
+                      f"(adapted ahead in {versus_before.ahead()} of {n}), pretraining {diff(before_mean, mean(scores.base))} F1 "
+                      f"over tok2vec")
+    adaptation = adaptation_line(training_dir / size) if ner_reads_adapted_bilm(size) else None
     if adaptation and stages:
         adaptation += " What each stage gives, " + "; ".join(stages) + "."
 
@@ -209,7 +217,7 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     ]
     for name, e, b in rows:
         lines.append(f"| {name} | {pct(e)} | {pct(b)} | {diff(e, b)} |")
-    for title, seeded in (("ner F1 per seed", ner_scores + adapted_scores),
+    for title, seeded in (("ner F1 per seed", ner_scores + unadapted_scores),
                           ("sentiment accuracy per seed", list(sentiment_scores.values()))):
         several = [scores for scores in seeded if len(scores.seeds) > 1]
         if several:
@@ -219,8 +227,8 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
         lines += ["", "Training until the dev score stops improving: step of the best dev score (model-best) / last step, "
                   "what stopped it (patience: no better dev score for [training] patience steps; max_steps: the preset's cap), "
                   "and the training's wall time." + (" The ELMo and tok2vec runs of a row train side by side, "
-                  "one process each (scripts/run.py train-pair): their times are under that shared load; the adapted-biLM "
-                  "and stock runs train alone." if paired else ""), "",
+                  "one process each (scripts/run.py train-pair): their times are under that shared load; the runs before "
+                  "adaptation and the stock run train alone." if paired else ""), "",
                   "| pipeline | ELMo features | tok2vec baseline |", "| --- | --- | --- |"]
         for label, e, b in timed:
             lines.append(f"| {label} | {steps_cell(e)} | {steps_cell(b)} |")
@@ -249,7 +257,7 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
     axes = list(axes) if panels > 1 else [axes]
     ax1 = axes.pop(0)
     ner_points = [int(f) for f in ner_fractions]
-    for i, label in enumerate(("ELMo", "tok2vec")):
+    for i, label in enumerate(("ELMo (adapted biLM)" if ner_reads_adapted_bilm(size) else "ELMo", "tok2vec")):
         ys = [scores.means()[i] for scores in ner_scores]
         ax1.plot(ner_points, [None if y is None else 100 * y for y in ys], marker="o", label=label)
     ax1.set(xscale="log", xticks=ner_points, xticklabels=[f"{f}%" for f in ner_points], xlabel="CoNLL-2003 training data",

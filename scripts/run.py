@@ -4,8 +4,8 @@ so any step can be rerun by hand.
     python scripts/run.py prepare conll|bbc|sentiment|lm|adapt --size SIZE
     python scripts/run.py pretrain --size SIZE [--gpu-id N]
     python scripts/run.py adapt --size SIZE [--elmo DIR] [--gpu-id N]
-    python scripts/run.py train ner|textcat|sentiment elmo|tok2vec|stock|adapted 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N]
-    python scripts/run.py evaluate ner|textcat|sentiment elmo|tok2vec|stock|adapted 10|25|100 --size SIZE [--seed N] [--gpu-id N]
+    python scripts/run.py train ner|textcat|sentiment elmo|tok2vec|stock|unadapted 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N]
+    python scripts/run.py evaluate ner|textcat|sentiment elmo|tok2vec|stock|unadapted 10|25|100 --size SIZE [--seed N] [--gpu-id N]
     python scripts/run.py train-pair ner|textcat|sentiment 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N] [--jobs N]
     python scripts/run.py evaluate-pair ner|textcat|sentiment 10|25|100 --size SIZE [--seed N] [--gpu-id N] [--jobs N]
     python scripts/run.py package --size SIZE --name NAME --version VERSION
@@ -27,8 +27,14 @@ at the same time, each in its own process with half the cores for torch and BLAS
 (OMP_NUM_THREADS, MKL_NUM_THREADS), every output line prefixed with its run's name ([ner_elmo_10_seed1] ...).
 The pairs then cost about half their serial time on a 2-core CPU (spaCy's trainings use about one core each), and
 both sides of a comparison train under the same load. With a GPU (--gpu-id >= 0) --jobs defaults to 1: the two run
-one after the other. A pipeline without a partner (ci's tok2vec-only sentiment, the stock and the adapted ner) trains
-alone with `train`; `train` and `evaluate` also retrain or rescore any one pipeline of a pair by itself.
+one after the other. A pipeline without a partner (ci's tok2vec-only sentiment, the stock ner, and the ner on the biLM
+before adaptation) trains alone with `train`; `train` and `evaluate` also retrain or rescore any one pipeline of a pair
+by itself.
+
+Where the size's preset has `ner_bilm = "adapted"` (demo, full), ner's ELMo side reads the biLM that `adapt` continued
+on CoNLL-2003's training text (training/SIZE/elmo_adapted), and the `unadapted` runs train the same ELMo config on the
+pretrained biLM (training/SIZE/elmo) for the report's "what each stage gives"; textcat and sentiment always read the
+pretrained biLM (bilm_dir).
 """
 import json
 import os
@@ -228,9 +234,9 @@ def runs(size: str) -> Iterator[Run]:
                 yield "sentiment", features, fraction, seed
     if p["stock_train"] is not None:  # None: a size without the stock comparison (ci, to keep it short)
         yield "ner", "stock", "10", 0
-    for fraction, seeds in p["adapted_seeds"].items():  # ner on the biLM adapted to CoNLL's training text (adapt_commands)
+    for fraction, seeds in p["unadapted_seeds"].items():  # ner on the biLM before adaptation (bilm_dir)
         for seed in seeds:
-            yield "ner", "adapted", fraction, seed
+            yield "ner", "unadapted", fraction, seed
 
 
 def pairs(size: str) -> List[Tuple[str, str, int]]:
@@ -315,6 +321,19 @@ def adapted_dir(size: str, frozen: bool = False) -> str:
     return f"training/{size}/elmo_adapt_frozen" if frozen else f"training/{size}/elmo_adapted"
 
 
+def bilm_dir(size: str, task: str, features: str) -> Optional[str]:
+    """The biLM a run's ELMo features come from, None for a run without them (tok2vec, stock): ner's ELMo side on
+    the adapted biLM where the preset's `ner_bilm` is "adapted", every other ELMo run (textcat, sentiment, the
+    `unadapted` ner of the stage comparison) on the pretrained one."""
+    if features not in ("elmo", "unadapted"):
+        return None
+    if features == "elmo" and task == "ner" and preset(size)["ner_bilm"] == "adapted":
+        if preset(size)["adapt"] is None:
+            raise SystemExit(f"Size {size}: ner_bilm is 'adapted' but the size has no adaptation step (scripts/presets.py).")
+        return adapted_dir(size)
+    return elmo_dir(size)
+
+
 def pipeline_dir(size: str, task: str, features: str, fraction: str, seed: int = 0) -> str:
     return f"training/{size}/{run_name(task, features, fraction, seed)}"
 
@@ -366,7 +385,7 @@ def train_config(size: str, task: str, features: str, fraction: str, seed: int =
     """The project's config, or for the stock run the one `spacy init config` writes into its folder."""
     if features == "stock":
         return f"{pipeline_dir(size, task, features, fraction, seed)}/stock.cfg"
-    if features == "adapted":  # the ELMo config, on the adapted biLM
+    if features == "unadapted":  # the ELMo config, on the biLM before adaptation
         return f"configs/{TASK_CONFIG[task]}_elmo.cfg"
     return f"configs/{TASK_CONFIG[task]}_{features}.cfg"
 
@@ -378,6 +397,7 @@ def train_commands(task: str, features: str, fraction: str, size: str, gpu_id: i
     run = (task, features, fraction, seed)
     corpus = corpus_dir(size, TASK_DATA[task])
     config = train_config(size, *run)
+    bilm = bilm_dir(size, task, features)
     # The stock config keeps its own training loop (patience 1600, eval every 200, max 20,000 steps) except in ci.
     overrides = list(p["stock_train"] if features == "stock" else p[TASK_TRAIN_PRESET[task]])
     commands = [[PY, "-m", "spacy", "init", "config", config, *STOCK_INIT]] if features == "stock" else []
@@ -385,8 +405,7 @@ def train_commands(task: str, features: str, fraction: str, size: str, gpu_id: i
         [PY, "-m", "spacy", "train", config,
          "--output", pipeline_dir(size, *run),
          "--paths.train", f"{corpus}/{FRACTIONS[fraction]}", "--paths.dev", f"{corpus}/dev.spacy",
-         *(["--paths.elmo_weights", elmo or elmo_dir(size)] if features == "elmo" else []),
-         *(["--paths.elmo_weights", adapted_dir(size)] if features == "adapted" else []),
+         *(["--paths.elmo_weights", elmo or bilm] if bilm else []),
          *(["--system.seed", str(seed)] if seed else []),
          # every evaluation as a JSON line (ConsoleLogger.v2 is v1 with an output file): what train_summary reads
          "--training.logger.@loggers", "spacy.ConsoleLogger.v2", "--training.logger.output_file", train_log(size, *run),
@@ -509,10 +528,10 @@ def add_training_summary(size: str, run: Run) -> None:
 
 @app.command()
 def train(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
-          features: str = typer.Argument(..., help="elmo, tok2vec, stock (spaCy's init config, ner 10 only) or adapted (ner on the adapted biLM)"),
+          features: str = typer.Argument(..., help="elmo, tok2vec, stock (spaCy's init config, ner 10 only) or unadapted (ner on the biLM before adaptation)"),
           fraction: str = typer.Argument(..., help="10, 25 or 100 (% of the training set; textcat: 100; sentiment: 10 or 100)"),
           size: str = SIZE, gpu_id: int = GPU, seed: int = SEED,
-          elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder (options.json + weights.hdf5); default training/SIZE/elmo")) -> None:
+          elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder (options.json + weights.hdf5); default the run's (bilm_dir: training/SIZE/elmo, or elmo_adapted for ner)")) -> None:
     # The configs' listeners take their width (2 x projection_dim) from the elmo pipe: nothing to read here.
     commands = train_commands(task, features, fraction, size, gpu_id, elmo=elmo, seed=seed)
     run = (task, features, fraction, seed)
@@ -527,7 +546,7 @@ def train(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
 def train_pair(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
                fraction: str = typer.Argument(..., help="10, 25 or 100 (% of the training set)"),
                size: str = SIZE, gpu_id: int = GPU, seed: int = SEED,
-               elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder of the ELMo side; default training/SIZE/elmo"),
+               elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder of the ELMo side; default the run's (bilm_dir: training/SIZE/elmo, or elmo_adapted for ner)"),
                jobs: Optional[int] = JOBS) -> None:
     """The ELMo and the tok2vec training of one seed, side by side (see the module's docstring)."""
     check_pair(task, fraction, seed, size)

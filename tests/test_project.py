@@ -171,7 +171,7 @@ def test_deps_and_outputs_cover_what_each_step_reads_and_writes():
 
 def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
     """Every ELMo + tok2vec comparison (seed 0 and the extra seeds) in its pair's commands, which write both pipelines
-    of that seed (scripts/run.py train-pair, evaluate-pair); a pipeline without a partner (stock, adapted, ci's
+    of that seed (scripts/run.py train-pair, evaluate-pair); a pipeline without a partner (stock, unadapted, ci's
     tok2vec-only sentiment) in its own train and evaluate command."""
     cmds, workflows = commands(), config()["workflows"]
     for size in SIZES:
@@ -182,8 +182,8 @@ def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
                 suffix = steps.pair_command_suffix(task, fraction, seed)
                 together = steps.pair_runs(task, fraction, seed)
             else:
-                # alone: the stock config (seed 0) and the adapted biLM's runs (their seeds' tok2vec is in the pairs)
-                assert run in steps.single_runs(size) and (not seed or features == "adapted")
+                # alone: the stock config (seed 0) and the runs before adaptation (their seeds' tok2vec is in the pairs)
+                assert run in steps.single_runs(size) and (not seed or features == "unadapted")
                 suffix, together = steps.command_suffix(*run), [run]
             train, evaluate = cmds[f"train-{suffix}-{size}"], cmds[f"evaluate-{suffix}-{size}"]
             assert {train["name"], evaluate["name"]} <= set(workflows[size])
@@ -198,7 +198,7 @@ def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
     # the small sentiment training set has three seeds at demo size, ner every fraction (their mean is the score)
     assert steps.preset("demo")["sentiment_seeds"]["10"] == [0, 1, 2]
     assert all(seeds == [0, 1, 2] for seeds in steps.preset("demo")["ner_seeds"].values())
-    assert steps.preset("demo")["adapted_seeds"] == {"10": [0, 1, 2]}  # the adapted biLM's row is a mean of 3 seeds too
+    assert steps.preset("demo")["unadapted_seeds"] == {"10": [0, 1, 2]}  # the stage comparison is a mean of 3 seeds too
     # ci runs its seed-0 comparisons and one extra seed as pairs through weasel (`spacy project run ci`)
     assert {"train-ner-10-ci", "evaluate-ner-10-ci", "train-textcat-100-ci", "train-ner-10-seed1-ci",
             "evaluate-ner-10-seed1-ci"} <= set(workflows["ci"])

@@ -78,35 +78,43 @@ def test_report_reads_only_the_sentiment_runs_of_the_preset(tmp_path):
     assert "| sentiment, 10% | n/a | 20 / 20 (max_steps), 8 s |" in table
 
 
-def test_report_gives_the_adapted_bilm_its_rows_stages_and_both_perplexities(tmp_path):
-    """demo: the adapted biLM's ner at 10% is the mean of its 3 seeds against tok2vec's same seeds, with a per-seed
-    row; the adaptation line gives both perplexities and what adaptation adds over the news biLM, seed by seed."""
+def test_report_says_ner_reads_the_adapted_bilm_and_what_each_stage_gives(tmp_path):
+    """demo: ner's ELMo rows are the adapted biLM's; the ner before adaptation at 10% is the mean of its 3 seeds against
+    tok2vec's same seeds, with a per-seed row; the adaptation line gives both perplexities and what pretraining and
+    adaptation each add, seed by seed."""
     metrics, training = tmp_path / "metrics", tmp_path / "training"
     metrics.mkdir()
-    for seed, (base, news, adapted) in enumerate([(0.70, 0.71, 0.73), (0.68, 0.70, 0.69), (0.69, 0.70, 0.72)]):
+    for seed, (base, before, adapted) in enumerate([(0.70, 0.71, 0.73), (0.68, 0.70, 0.69), (0.69, 0.70, 0.72)]):
         suffix = f"_seed{seed}" if seed else ""
         (metrics / f"ner_tok2vec_10{suffix}.json").write_text(json.dumps({"ents_f": base, "training": summary(1200, 2000, "max_steps", 90)}))
-        (metrics / f"ner_elmo_10{suffix}.json").write_text(json.dumps({"ents_f": news}))
-        (metrics / f"ner_adapted_10{suffix}.json").write_text(json.dumps({"ents_f": adapted, "training": summary(1000, 1500, "patience", 80)}))
+        (metrics / f"ner_elmo_10{suffix}.json").write_text(json.dumps({"ents_f": adapted}))
+        (metrics / f"ner_unadapted_10{suffix}.json").write_text(json.dumps({"ents_f": before, "training": summary(1000, 1500, "patience", 80)}))
     for name, perplexity in (("elmo_adapt_frozen", 234.08), ("elmo_adapted", 179.36)):
         (training / "demo" / name).mkdir(parents=True)
         (training / "demo" / name / "metrics.json").write_text(json.dumps({"dev": {"perplexity": perplexity}, "train_tokens": 402142}))
     load_script("report").main(metrics, size="demo", elmo_dir=tmp_path / "no-elmo", training_dir=training)
     table = (metrics / "results.md").read_text()
-    assert "| ner, 10% of train, biLM adapted to CoNLL text (F1, mean of 3 seeds) | 71.33 | 69.00 | +2.33 |" in table
-    assert "| 10% of train, adapted biLM | 0 / 1 / 2 | 73.00 / 69.00 / 72.00 | 70.00 / 68.00 / 69.00 | 3 of 3 |" in table
+    assert "| ner, 10% of train (F1, mean of 3 seeds) | 71.33 | 69.00 | +2.33 |" in table
+    assert "| ner, 10% of train, biLM before adaptation (F1, mean of 3 seeds) | 70.33 | 69.00 | +1.33 |" in table
+    assert "| 10% of train, biLM before adaptation | 0 / 1 / 2 | 71.00 / 70.00 / 70.00 | 70.00 / 68.00 / 69.00 | 3 of 3 |" in table
+    assert "ner's ELMo features come from this biLM adapted to CoNLL-2003's training text" in table
     assert "402,142 tokens" in table and "234.1 with the biLM frozen" in table and "-> 179.4 adapted" in table
-    assert ("ner at 10% (mean of 3 seeds): news biLM 70.33, adapted 71.33, adaptation +1.00 F1 (adapted ahead in 2 of 3)"
-            in table)
-    assert "| ner, 10%, adapted biLM, seed 2 | 1000 / 1500 (patience), 80 s | 1200 / 2000 (max_steps), 90 s |" in table
+    assert ("ner at 10% (mean of 3 seeds): pretrained biLM 70.33, adapted 71.33, adaptation +1.00 F1 (adapted ahead in 2 of 3), "
+            "pretraining +1.33 F1 over tok2vec" in table)
+    assert "| ner, 10%, biLM before adaptation, seed 2 | 1000 / 1500 (patience), 80 s | 1200 / 2000 (max_steps), 90 s |" in table
 
 
-def test_report_without_a_preset_gives_the_adapted_run_of_seed_0(tmp_path):
-    """A size without a preset (bench/gpu_demo.py's tables): seed 0 of a fraction with an adapted metrics file."""
-    (tmp_path / "ner_tok2vec_10.json").write_text(json.dumps({"ents_f": 0.70}))
-    (tmp_path / "ner_adapted_10.json").write_text(json.dumps({"ents_f": 0.73}))
-    load_script("report").main(tmp_path, size="gpu", elmo_dir=tmp_path / "no-elmo", textcat=False)
-    assert "| ner, 10% of train, biLM adapted to CoNLL text (F1) | 73.00 | 70.00 | +3.00 |" in (tmp_path / "results.md").read_text()
+def test_report_without_adaptation_has_no_stage_rows(tmp_path):
+    """ci (ner on the pretrained biLM) and a size without a preset (bench/gpu_demo.py's tables): no adaptation line
+    and no rows before adaptation, even where such a metrics file was left behind."""
+    for size in ("ci", "gpu"):
+        (tmp_path / "ner_tok2vec_10.json").write_text(json.dumps({"ents_f": 0.70}))
+        (tmp_path / "ner_elmo_10.json").write_text(json.dumps({"ents_f": 0.72}))
+        (tmp_path / "ner_unadapted_10.json").write_text(json.dumps({"ents_f": 0.73}))
+        load_script("report").main(tmp_path, size=size, elmo_dir=tmp_path / "no-elmo", textcat=False)
+        table = (tmp_path / "results.md").read_text()
+        assert "before adaptation" not in table and "adapted" not in table, size
+        assert "72.00" in table, size  # the ner pair's own row (gpu) or seed 0 of its per-seed row (ci: 2 seeds)
 
 
 def test_report_ner_is_the_mean_of_the_presets_seeds_with_a_per_seed_table(tmp_path):

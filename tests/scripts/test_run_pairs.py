@@ -98,11 +98,31 @@ def test_a_pair_the_size_does_not_train_is_a_clear_error():
 
 def test_seed_0_trains_in_pairs_where_the_size_trains_both_sides():
     """Seed 0's ELMo and tok2vec pipelines are a pair like the extra seeds' (same folders, no suffix); a run without
-    its partner (ci's tok2vec-only sentiment, stock, adapted) trains alone."""
+    its partner (ci's tok2vec-only sentiment, stock, unadapted) trains alone."""
     assert ("ner", "10", 0) in run.pairs("ci") and ("textcat", "100", 0) in run.pairs("ci")
     assert not any(task == "sentiment" for task, _, _ in run.pairs("ci"))
     assert ("sentiment", "tok2vec", "10", 0) in run.single_runs("ci")
-    assert {(t, f, fr) for t, f, fr, _ in run.single_runs("demo")} == {("ner", "stock", "10"), ("ner", "adapted", "10")}
+    assert {(t, f, fr) for t, f, fr, _ in run.single_runs("demo")} == {("ner", "stock", "10"), ("ner", "unadapted", "10")}
     assert run.pair_runs("ner", "10", 0) == [("ner", "elmo", "10", 0), ("ner", "tok2vec", "10", 0)]
     assert [run.run_name(*r) for r in run.pair_runs("ner", "10", 0)] == ["ner_elmo_10", "ner_tok2vec_10"]
     assert run.pair_command_suffix("ner", "10") == "ner-10" and run.pair_command_suffix("ner", "10", 1) == "ner-10-seed1"
+
+
+def elmo_weights(task: str, features: str, fraction: str, size: str, **kwargs) -> str:
+    argv = run.train_commands(task, features, fraction, size, **kwargs)[-1]
+    return argv[argv.index("--paths.elmo_weights") + 1] if "--paths.elmo_weights" in argv else ""
+
+
+def test_each_run_reads_the_bilm_of_its_stage():
+    """demo: ner's ELMo side reads the biLM adapted to CoNLL-2003's training text, the runs before adaptation and
+    textcat/sentiment the pretrained one, tok2vec none; ci (no adaptation) reads the pretrained biLM everywhere;
+    --elmo DIR replaces the run's biLM."""
+    assert elmo_weights("ner", "elmo", "10", "demo") == "training/demo/elmo_adapted"
+    assert elmo_weights("ner", "elmo", "100", "demo", seed=2) == "training/demo/elmo_adapted"
+    assert elmo_weights("ner", "unadapted", "10", "demo", seed=1) == "training/demo/elmo"
+    assert elmo_weights("sentiment", "elmo", "10", "demo") == elmo_weights("textcat", "elmo", "100", "demo") == "training/demo/elmo"
+    assert elmo_weights("ner", "tok2vec", "10", "demo") == ""
+    assert elmo_weights("ner", "elmo", "10", "ci") == "training/ci/elmo"
+    assert elmo_weights("ner", "elmo", "10", "demo", elmo="assets/elmo/original") == "assets/elmo/original"
+    with pytest.raises(SystemExit, match="No pipeline ner unadapted 10"):
+        run.train_commands("ner", "unadapted", "10", "ci")
