@@ -327,6 +327,9 @@ def bilm_dir(size: str, task: str, features: str) -> Optional[str]:
     `unadapted` ner of the stage comparison) on the pretrained one."""
     if features not in ("elmo", "unadapted"):
         return None
+    if preset(size)["ner_bilm"] not in ("adapted", "pretrained"):
+        raise SystemExit(f"Size {size}: ner_bilm is {preset(size)['ner_bilm']!r}; choose 'adapted' or 'pretrained' "
+                         "(scripts/presets.py).")
     if features == "elmo" and task == "ner" and preset(size)["ner_bilm"] == "adapted":
         if preset(size)["adapt"] is None:
             raise SystemExit(f"Size {size}: ner_bilm is 'adapted' but the size has no adaptation step (scripts/presets.py).")

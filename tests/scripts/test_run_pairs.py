@@ -113,7 +113,7 @@ def elmo_weights(task: str, features: str, fraction: str, size: str, **kwargs) -
     return argv[argv.index("--paths.elmo_weights") + 1] if "--paths.elmo_weights" in argv else ""
 
 
-def test_each_run_reads_the_bilm_of_its_stage():
+def test_each_run_reads_the_bilm_of_its_stage(monkeypatch):
     """demo: ner's ELMo side reads the biLM adapted to CoNLL-2003's training text, the runs before adaptation and
     textcat/sentiment the pretrained one, tok2vec none; ci (no adaptation) reads the pretrained biLM everywhere;
     --elmo DIR replaces the run's biLM."""
@@ -126,3 +126,9 @@ def test_each_run_reads_the_bilm_of_its_stage():
     assert elmo_weights("ner", "elmo", "10", "demo", elmo="assets/elmo/original") == "assets/elmo/original"
     with pytest.raises(SystemExit, match="No pipeline ner unadapted 10"):
         run.train_commands("ner", "unadapted", "10", "ci")
+    monkeypatch.setitem(run.preset("demo"), "ner_bilm", "adaptd")
+    with pytest.raises(SystemExit, match="ner_bilm is 'adaptd'; choose 'adapted' or 'pretrained'"):
+        run.train_commands("ner", "elmo", "10", "demo")
+    monkeypatch.setitem(run.preset("ci"), "ner_bilm", "adapted")
+    with pytest.raises(SystemExit, match="Size ci: ner_bilm is 'adapted' but the size has no adaptation step"):
+        run.train_commands("ner", "elmo", "10", "ci")
