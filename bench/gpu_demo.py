@@ -46,7 +46,7 @@ DEV_SLICE = "dev_slice.spacy"
 GPU_PLAN: Dict[str, Any] = {
     "pretrain_config": "configs/pretrain_gpu.cfg",
     "pretrain_seconds": 170,  # training.max_seconds: the wall-clock cap (evaluations included)
-    "pretrain_steps": 600,  # training.max_steps: the budget the cosine schedule decays over, 32k padded tokens a step
+    # the step budget the cosine schedule decays over is the config's own training.max_steps
     "pretrain_extra": [],
     "lm_lines": 0,  # 0: all of the prepared text
     # ner: a constant 1,000-word batch (the CPU configs compound from 100 words, too small to keep a GPU busy)
@@ -68,8 +68,7 @@ GPU_PLAN: Dict[str, Any] = {
 TINY_PLAN: Dict[str, Any] = {
     "pretrain_config": "configs/pretrain_tiny.cfg",
     "pretrain_seconds": 60,
-    "pretrain_steps": 12,
-    "pretrain_extra": ["--training.eval_every", "6", "--training.checkpoint_every", "6", "--training.log_every", "4",
+    "pretrain_extra": ["--training.max_steps", "12", "--training.eval_every", "6", "--training.checkpoint_every", "6", "--training.log_every", "4",
                        "--training.threads", "1"],
     "lm_lines": 2000,
     "ner_batch": 200,
@@ -439,7 +438,7 @@ class Demo:
         p = self.plan
         cmd = [PY, "-m", "spacy_elmo", "pretrain", p["pretrain_config"], "--output", elmo,
                "--paths.train", self.work / "lm" / "train.txt", "--paths.dev", self.work / "lm" / "dev.txt",
-               "--training.max_steps", p["pretrain_steps"], "--training.max_seconds", p["pretrain_seconds"],
+               "--training.max_seconds", p["pretrain_seconds"],
                *p["pretrain_extra"], *self.gpu]
         # The cap only guards against a hang: vocabulary, evaluations and the export come on top of max_seconds.
         cap = float(p["pretrain_seconds"]) + 180
