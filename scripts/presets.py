@@ -106,5 +106,16 @@ def preset(size: str) -> Dict[str, Any]:
     return PRESETS[size]
 
 
+def ner_reads_adapted_bilm(size: str) -> bool:
+    """Whether the size's ner pairs train on the adapted biLM (`ner_bilm`); a value other than "adapted" or
+    "pretrained", or "adapted" in a size without an `adapt` step, is an error."""
+    p = preset(size)
+    if p["ner_bilm"] not in ("adapted", "pretrained"):
+        raise SystemExit(f"Size {size}: ner_bilm is {p['ner_bilm']!r}; choose 'adapted' or 'pretrained' (scripts/presets.py).")
+    if p["ner_bilm"] == "adapted" and p["adapt"] is None:
+        raise SystemExit(f"Size {size}: ner_bilm is 'adapted' but the size has no adaptation step (scripts/presets.py).")
+    return p["ner_bilm"] == "adapted"
+
+
 def gpu_args(gpu_id: int) -> List[str]:
     return ["--gpu-id", str(gpu_id)] if gpu_id >= 0 else []

@@ -14,7 +14,7 @@ from typing import Annotated, Dict, List, Optional, Sequence, Tuple
 import typer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from presets import PRESETS  # noqa: E402
+from presets import PRESETS, ner_reads_adapted_bilm as preset_reads_adapted_bilm  # noqa: E402
 from run import run_name  # noqa: E402  (the metrics files are named as scripts/run.py names the runs)
 
 
@@ -120,7 +120,7 @@ def ner_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
 def ner_reads_adapted_bilm(size: str) -> bool:
     """Whether the size's ner pairs train on the adapted biLM (presets' ner_bilm); a size without a preset
     (bench/gpu_demo.py's tables) does not adapt."""
-    return size in PRESETS and PRESETS[size].get("ner_bilm") == "adapted"
+    return size in PRESETS and preset_reads_adapted_bilm(size)
 
 
 def unadapted_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:

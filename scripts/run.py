@@ -52,7 +52,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import typer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from presets import FRACTIONS, gpu_args, preset  # noqa: E402
+from presets import FRACTIONS, gpu_args, ner_reads_adapted_bilm, preset  # noqa: E402
 
 PY = sys.executable
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -327,12 +327,7 @@ def bilm_dir(size: str, task: str, features: str) -> Optional[str]:
     `unadapted` ner of the stage comparison) on the pretrained one."""
     if features not in ("elmo", "unadapted"):
         return None
-    if preset(size)["ner_bilm"] not in ("adapted", "pretrained"):
-        raise SystemExit(f"Size {size}: ner_bilm is {preset(size)['ner_bilm']!r}; choose 'adapted' or 'pretrained' "
-                         "(scripts/presets.py).")
-    if features == "elmo" and task == "ner" and preset(size)["ner_bilm"] == "adapted":
-        if preset(size)["adapt"] is None:
-            raise SystemExit(f"Size {size}: ner_bilm is 'adapted' but the size has no adaptation step (scripts/presets.py).")
+    if ner_reads_adapted_bilm(size) and features == "elmo" and task == "ner":
         return adapted_dir(size)
     return elmo_dir(size)
 
