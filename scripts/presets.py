@@ -53,8 +53,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "lm": ["--dev-fraction", "0.02"],
         "pretrain_config": "configs/pretrain_small.cfg",
         "pretrain": [],
-        # patience 500 = two evaluations without a better dev F1 decides; 5,000 is only a guard (measured by hand on the
-        # demo of 0874ef3: every run stopped on patience, at 1,750-3,500 steps). A 1,500-step cap stopped 20 of 21 runs
+        # patience 500 = two evaluations without a better dev F1 decides; 5,000 is only a guard (in `make demo` of b52a264
+        # every ner run stopped on patience, after 1,250-3,500 steps). The earlier 1,500-step cap stopped 20 of 21 runs
         # and bent the comparison both ways (README, "Training past the cap")
         "ner": ["--training.max_steps", "5000", "--training.eval_frequency", "250", "--training.patience", "500"],
         "textcat_train": ["--training.max_steps", "600", "--training.eval_frequency", "100", "--training.patience", "300"],
