@@ -9,16 +9,16 @@ counted in steps, checked at each evaluation), ELMo and tok2vec alike; max_steps
 and the report says which of the two stopped each run. `sentiment_seeds` lists the [system] seeds
 trained per sentiment training set ("10": 10% of the training snippets, "100": all of them) and `ner_seeds`
 those per CoNLL-2003 training fraction; the report gives their mean and how many seeds ELMo wins. Every seed,
-0 included, trains as a pair, ELMo and tok2vec of one seed side by side (scripts/run.py train-pair), so that the
-trainings cost about half their serial time on a 2-core CPU and both sides of a comparison see the same load. `stock_train` gives spaCy's stock ner config (`spacy init config --pipeline ner
+0 included, trains both ELMo and tok2vec; all the size's trainings run as one queue, two at a time on CPU, longest
+first (scripts/run.py train-all), so that they cost about half their serial time on a 2-core CPU and each trains beside one other. `stock_train` gives spaCy's stock ner config (`spacy init config --pipeline ner
 --optimize efficiency`; its own loop: patience 1600, eval every 200, cap 20,000) the baseline's loop settings.
 Domain adaptation (`adapt`: prepare_adapt_corpus.py's options, None for a size without it; `adapt_train`:
 overrides of configs/pretrain_adapt.cfg) continues the size's biLM on the words of CoNLL-2003's training
-sentences with `pretrain --init-from`. `ner_bilm` says which biLM the ner pairs' ELMo side reads: "adapted" (general
+sentences with `pretrain --init-from`. `ner_bilm` says which biLM ner's ELMo side reads: "adapted" (general
 pretraining, then adaptation on the task's unlabelled training text, as the ELMo paper does for some tasks; needs
 `adapt`) or "pretrained". Where it is "adapted", `unadapted_seeds` lists the ner training sets also trained on the
-biLM before adaptation, with their seeds, so the report can say what each stage gives (each alone: its tok2vec
-partner of the same seed is the one the ner pair of that seed trains).
+biLM before adaptation, with their seeds, so the report can say what each stage gives (compared with the tok2vec
+run of the same fraction and seed that ner's comparison trains).
 """
 from typing import Any, Dict, List
 
@@ -37,7 +37,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         # sentiment with tok2vec at 10% only (textcat-elmo runs the same config) and no stock ner: ci exercises each
         # step once and stays short
         "sentiment_seeds": {"10": [0], "100": []},
-        # one extra ner seed at 10% (the smallest training set): ci runs one pair command (train-pair, evaluate-pair)
+        # one extra ner seed at 10% (the smallest training set): ci trains a second seed of one comparison
         "ner_seeds": {"10": [0, 1], "25": [0], "100": [0]},
         "sentiment_features": ["tok2vec"],
         "stock_train": None,
@@ -110,7 +110,7 @@ def preset(size: str) -> Dict[str, Any]:
 
 
 def ner_reads_adapted_bilm(size: str) -> bool:
-    """Whether the size's ner pairs train on the adapted biLM (`ner_bilm`); a value other than "adapted" or
+    """Whether the size's ner ELMo runs train on the adapted biLM (`ner_bilm`); a value other than "adapted" or
     "pretrained", or "adapted" in a size without an `adapt` step, is an error."""
     p = preset(size)
     if p["ner_bilm"] not in ("adapted", "pretrained"):

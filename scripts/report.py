@@ -118,7 +118,7 @@ def ner_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
 
 
 def ner_reads_adapted_bilm(size: str) -> bool:
-    """Whether the size's ner pairs train on the adapted biLM (presets' ner_bilm); a size without a preset
+    """Whether the size's ner comparisons train on the adapted biLM (presets' ner_bilm); a size without a preset
     (bench/gpu_demo.py's tables) does not adapt."""
     return size in PRESETS and preset_reads_adapted_bilm(size)
 
@@ -222,13 +222,12 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
         several = [scores for scores in seeded if len(scores.seeds) > 1]
         if several:
             lines += per_seed_table(title, several)
-    paired = size in PRESETS  # the project's workflows train each comparison as a pair (bench/gpu_demo.py's do not)
+    queued = size in PRESETS  # the project's workflows train two at a time (scripts/run.py train-all; bench/gpu_demo.py's do not)
     if any(m.get("training") for _, e, b in timed for m in (e, b)):
         lines += ["", "Training until the dev score stops improving: step of the best dev score (model-best) / last step, "
                   "what stopped it (patience: no better dev score for [training] patience steps; max_steps: the preset's cap), "
-                  "and the training's wall time." + (" The ELMo and tok2vec runs of a row train side by side, "
-                  "one process each (scripts/run.py train-pair): their times are under that shared load; the runs before "
-                  "adaptation and the stock run train alone." if paired else ""), "",
+                  "and the training's wall time." + (" Every run trains beside one other, one process each (scripts/run.py "
+                  "train-all, two at a time, longest first): its time is under that shared load." if queued else ""), "",
                   "| pipeline | ELMo features | tok2vec baseline |", "| --- | --- | --- |"]
         for label, e, b in timed:
             lines.append(f"| {label} | {steps_cell(e)} | {steps_cell(b)} |")

@@ -6,8 +6,8 @@ so any step can be rerun by hand.
     python scripts/run.py adapt --size SIZE [--elmo DIR] [--gpu-id N]
     python scripts/run.py train ner|textcat|sentiment elmo|tok2vec|stock|unadapted 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N]
     python scripts/run.py evaluate ner|textcat|sentiment elmo|tok2vec|stock|unadapted 10|25|100 --size SIZE [--seed N] [--gpu-id N]
-    python scripts/run.py train-pair ner|textcat|sentiment 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N] [--jobs N]
-    python scripts/run.py evaluate-pair ner|textcat|sentiment 10|25|100 --size SIZE [--seed N] [--gpu-id N] [--jobs N]
+    python scripts/run.py train-all --size SIZE [--elmo DIR] [--gpu-id N] [--jobs N]
+    python scripts/run.py evaluate-all --size SIZE [--gpu-id N] [--jobs N]
     python scripts/run.py package --size SIZE --name NAME --version VERSION
     python scripts/run.py wheel
 
@@ -21,15 +21,16 @@ max_steps cap of the size's preset) and logs each evaluation to DIR/train_log.js
 DIR/train_summary.json (best step, last step, what stopped it, seconds), and `evaluate` adds it to the
 metrics file under "training", so the report can say how long each side trained.
 
-Every comparison the size trains (ELMo and tok2vec of one task, fraction and seed: seed 0 and the presets' extra
-ner_seeds and sentiment_seeds alike) trains as a pair: `train-pair` runs the ELMo and the tok2vec training of one seed
-at the same time, each in its own process with half the cores for torch and BLAS
-(OMP_NUM_THREADS, MKL_NUM_THREADS), every output line prefixed with its run's name ([ner_elmo_10_seed1] ...).
-The pairs then cost about half their serial time on a 2-core CPU (spaCy's trainings use about one core each), and
-both sides of a comparison train under the same load. With a GPU (--gpu-id >= 0) --jobs defaults to 1: the two run
-one after the other. A pipeline without a partner (ci's tok2vec-only sentiment, the stock ner, and the ner on the biLM
-before adaptation) trains alone with `train`; `train` and `evaluate` also retrain or rescore any one pipeline of a pair
-by itself.
+`train-all` trains every pipeline of the size (runs: the ELMo and tok2vec sides of each comparison, seed 0 and the
+presets' extra ner_seeds and sentiment_seeds alike, the stock ner and the ner on the biLM before adaptation) as one
+queue with two slots on CPU: two trainings at a time, each in its own process with half the cores for torch and BLAS
+(OMP_NUM_THREADS, MKL_NUM_THREADS), every output line prefixed with its run's name ([ner_elmo_10_seed1] ...), and
+whenever one ends the next starts, longest expected first. spaCy's trainings use about one core each, so the queue
+costs about half the serial time with no core waiting for a slower run beside it (the ELMo side of a comparison
+trains 1.2-2.8x as long as its tok2vec side: run as fixed pairs, the demo's trainings left ~20 core-minutes idle),
+and every training shares the machine with one other the whole time. With a GPU (--gpu-id >= 0) --jobs defaults
+to 1: one after the other. `evaluate-all` scores them the same way. `train` and `evaluate` retrain or rescore any
+one pipeline by itself.
 
 Where the size's preset has `ner_bilm = "adapted"` (demo, full), ner's ELMo side reads the biLM that `adapt` continued
 on CoNLL-2003's training text (training/SIZE/elmo_adapted), and the `unadapted` runs train the same ELMo config on the
@@ -59,7 +60,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True)
 SIZE = typer.Option(..., "--size", help="ci, demo or full (scripts/presets.py)")
 GPU = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU")
 SEED = typer.Option(0, "--seed", help="[system] seed of the training (a seed other than 0 gets its own folders)")
-JOBS = typer.Option(None, "--jobs", help="how many of the pair run at once: default 2 on CPU, 1 on a GPU")
+JOBS = typer.Option(None, "--jobs", help="how many run at once: default 2 on CPU, 1 on a GPU")
 
 TASKS = ("ner", "textcat", "sentiment")
 FEATURES = ("elmo", "tok2vec")
@@ -77,7 +78,7 @@ TASK_TRAIN_PRESET = {"ner": "ner", "textcat": "textcat_train", "sentiment": "sen
 # spaCy's own `spacy init config --pipeline ner --optimize efficiency`, trained once at 10% beside the baseline.
 STOCK_INIT = ["--lang", "en", "--pipeline", "ner", "--optimize", "efficiency"]
 Run = Tuple[str, str, str, int]  # (task, features, fraction, seed)
-PAIRED_FEATURES = ("elmo", "tok2vec")  # the two sides of a seed's comparison, trained side by side (train-pair)
+COMPARED_FEATURES = ("elmo", "tok2vec")  # the two sides of each comparison the report makes
 
 
 def sh(args: List[str]) -> None:
@@ -122,10 +123,11 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def run_side_by_side(jobs: List[Job], parallel: int = 2) -> Dict[str, JobResult]:
-    """Run the jobs `parallel` at a time, each line of their output prefixed with [job name], and return each job's
-    result (caller decides: require_success). A job that fails does not stop the one running beside it: that one runs
-    to its end, so its output and folder are whole and its result is reported too; but no job starts after a
-    failure (with parallel=1 the second of a pair is not trained in vain). Ctrl+C or SIGTERM terminates the
+    """Run the jobs in their order as a queue with `parallel` slots: whenever a job ends, the next one starts in its
+    slot (no slot waits for a slower job beside it). Each line of their output is prefixed with [job name]; each
+    job's result is returned (caller decides: require_success). A job that fails does not stop the ones running
+    beside it: they run to their end, so their output and folders are whole and their results are reported too; but
+    no job starts after a failure (nothing is trained in vain after it). Ctrl+C or SIGTERM terminates the
     running commands, waits for them and exits with 130, so no training is left running in the background."""
     if parallel < 1:
         raise SystemExit(f"--jobs must be at least 1, not {parallel}.")
@@ -168,18 +170,25 @@ def run_side_by_side(jobs: List[Job], parallel: int = 2) -> Dict[str, JobResult]
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    pending = list(jobs)  # taken from the front by whichever slot is free
+    env = job_env(max(1, min(parallel, len(jobs))))
+
+    def slot() -> None:
+        while True:
+            with lock:
+                failed = any(r.returncode not in (None, 0) for r in results.values())
+                if not pending or failed or interrupted.is_set():
+                    return
+                job = pending.pop(0)
+            work(job, env)
+
     try:
-        for first in range(0, len(jobs), parallel):
-            if any(r.returncode not in (None, 0) for r in results.values()):
-                break
-            wave = jobs[first:first + parallel]
-            env = job_env(len(wave))
-            threads = [threading.Thread(target=work, args=(job, env), daemon=True) for job in wave]
+        threads = [threading.Thread(target=slot, daemon=True) for _ in range(min(parallel, len(jobs)))]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
             for thread in threads:
-                thread.start()
-            while any(thread.is_alive() for thread in threads):
-                for thread in threads:
-                    thread.join(0.2)
+                thread.join(0.2)
     except KeyboardInterrupt:
         with lock:
             interrupted.set()
@@ -213,9 +222,9 @@ def require_success(results: Dict[str, JobResult]) -> None:
         raise SystemExit("Failed:\n  " + "\n  ".join(failed))
 
 
-def pair_parallel(jobs: Optional[int], gpu_id: int) -> int:
-    """Both sides of a pair at once on CPU; one after the other on a GPU (two trainings sharing one GPU's memory and
-    time are not what a user asks for by default)."""
+def parallel_jobs(jobs: Optional[int], gpu_id: int) -> int:
+    """Two trainings at a time on CPU (spaCy's trainings use about one core each); one after the other on a GPU (two
+    trainings sharing one GPU's memory and time are not what a user asks for by default)."""
     return jobs if jobs is not None else (2 if gpu_id < 0 else 1)
 
 
@@ -239,45 +248,37 @@ def runs(size: str) -> Iterator[Run]:
             yield "ner", "unadapted", fraction, seed
 
 
-def pairs(size: str) -> List[Tuple[str, str, int]]:
-    """(task, fraction, seed) of every comparison the size trains with both ELMo and tok2vec, seed 0 included: those
-    train and evaluate as pairs (train-pair, evaluate-pair; the folders and metrics names stay run_name's, so seed 0
-    has no suffix). A seed-0 run without its partner (ci's sentiment: tok2vec only) trains alone with `train`; a
-    preset that lists an extra seed for one side only is an error, not a lone run."""
+def comparisons(size: str) -> List[Tuple[str, str, int]]:
+    """(task, fraction, seed) of every comparison the size trains with both ELMo and tok2vec, seed 0 included. A
+    seed-0 run without its partner (ci's sentiment: tok2vec only) is a lone run; a preset that lists an extra seed
+    for one side only is an error (its seeds' mean would compare different seeds)."""
     trained = list(runs(size))
     found = list(dict.fromkeys((task, fraction, seed) for task, features, fraction, seed in trained
-                               if features in PAIRED_FEATURES))
-    paired = []
+                               if features in COMPARED_FEATURES))
+    compared = []
     for task, fraction, seed in found:
-        sides = [f for t, f, fr, s in trained if (t, fr, s) == (task, fraction, seed) and f in PAIRED_FEATURES]
-        if sorted(sides) == sorted(PAIRED_FEATURES):
-            paired.append((task, fraction, seed))
+        sides = [f for t, f, fr, s in trained if (t, fr, s) == (task, fraction, seed) and f in COMPARED_FEATURES]
+        if sorted(sides) == sorted(COMPARED_FEATURES):
+            compared.append((task, fraction, seed))
         elif seed:
             raise SystemExit(f"Size {size}: {task} {fraction} --seed {seed} trains {' + '.join(sides)}; seeds other than 0 "
-                             f"train as {' + '.join(PAIRED_FEATURES)} pairs (scripts/presets.py).")
-    return paired
+                             f"train both {' and '.join(COMPARED_FEATURES)} (scripts/presets.py).")
+    return compared
 
 
-def single_runs(size: str) -> List[Run]:
-    """The runs that train and evaluate alone (train, evaluate): every one not in a pair."""
-    paired = set(pairs(size))
-    return [run for run in runs(size) if not (run[1] in PAIRED_FEATURES and (run[0], run[2], run[3]) in paired)]
+# Seconds each training took in the demo of b52a264 (2-core Xeon, two trainings at a time; textcat to patience by hand),
+# (ELMo features, without): only their order matters. The queue starts the longest first, so that its two slots end
+# close together (the longest-processing-time rule) instead of one waiting for the other at every pair.
+EXPECTED_SECONDS = {("ner", "100"): (355, 250), ("ner", "25"): (330, 150), ("ner", "10"): (160, 125),
+                    ("textcat", "100"): (250, 165), ("sentiment", "100"): (195, 95), ("sentiment", "10"): (63, 57)}
 
 
-def pair_runs(task: str, fraction: str, seed: int) -> List[Run]:
-    """The two pipelines of a pair, ELMo first."""
-    return [(task, features, fraction, seed) for features in PAIRED_FEATURES]
-
-
-def check_pair(task: str, fraction: str, seed: int, size: str) -> None:
-    if (task, fraction, seed) not in pairs(size):
-        valid = ", ".join(pair_label(*pair) for pair in pairs(size)) or "none"
-        raise SystemExit(f"No pair {pair_label(task, fraction, seed)} in size {size} (a pipeline without a partner "
-                         f"trains with `train`); its pairs: {valid}.")
-
-
-def pair_label(task: str, fraction: str, seed: int = 0) -> str:
-    return f"{task} {fraction}" + (f" --seed {seed}" if seed else "")
+def longest_first(trained: List[Run]) -> List[Run]:
+    """The runs in the order train-all queues them: by expected time, longest first (ties keep runs' order)."""
+    def expected(run: Run) -> int:
+        with_elmo, without = EXPECTED_SECONDS[(run[0], run[2])]
+        return with_elmo if run[1] in ("elmo", "unadapted") else without
+    return sorted(trained, key=lambda run: -expected(run))
 
 
 def check_run(task: str, features: str, fraction: str, seed: int, size: str) -> None:
@@ -293,17 +294,6 @@ def run_label(task: str, features: str, fraction: str, seed: int = 0) -> str:
 def run_name(task: str, features: str, fraction: str, seed: int = 0) -> str:
     """ner_elmo_10, sentiment_tok2vec_10_seed2: the folder and metrics name (seed 0 has no suffix)."""
     return f"{task}_{features}_{fraction}" + (f"_seed{seed}" if seed else "")
-
-
-def command_suffix(task: str, features: str, fraction: str, seed: int = 0) -> str:
-    """The project.yml command names of a run that trains alone: train-SUFFIX-SIZE, evaluate-SUFFIX-SIZE."""
-    return f"{task}-{features}-{fraction}" + (f"-seed{seed}" if seed else "")
-
-
-def pair_command_suffix(task: str, fraction: str, seed: int = 0) -> str:
-    """The project.yml command names of a pair (both features, so none named): train-ner-10-SIZE (seed 0),
-    train-ner-10-seed1-SIZE."""
-    return f"{task}-{fraction}" + (f"-seed{seed}" if seed else "")
 
 
 def corpus_dir(size: str, data: str) -> str:
@@ -540,20 +530,25 @@ def train(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
     finish_training(size, run, commands, time.perf_counter() - start)
 
 
-@app.command("train-pair")
-def train_pair(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
-               fraction: str = typer.Argument(..., help="10, 25 or 100 (% of the training set)"),
-               size: str = SIZE, gpu_id: int = GPU, seed: int = SEED,
-               elmo: Optional[str] = typer.Option(None, "--elmo", help="biLM folder of the ELMo side; default the run's (bilm_dir: training/SIZE/elmo, or elmo_adapted for ner)"),
-               jobs: Optional[int] = JOBS) -> None:
-    """The ELMo and the tok2vec training of one seed, side by side (see the module's docstring)."""
-    check_pair(task, fraction, seed, size)
-    pair = pair_runs(task, fraction, seed)
-    commands = {run: train_commands(*run[:3], size, gpu_id, elmo=elmo, seed=seed) for run in pair}
-    for run in pair:
+def pretrained_override(size: str, run: Run, elmo: Optional[str]) -> Optional[str]:
+    """train-all's --elmo replaces the pretrained biLM (training/SIZE/elmo) wherever a run reads it; ner's ELMo side
+    keeps the biLM adapted from it."""
+    return elmo if bilm_dir(size, run[0], run[1]) == elmo_dir(size) else None
+
+
+@app.command("train-all")
+def train_all(size: str = SIZE, gpu_id: int = GPU,
+              elmo: Optional[str] = typer.Option(None, "--elmo", help="the pretrained biLM (default training/SIZE/elmo): what textcat, sentiment and ner before adaptation read (ner's ELMo side reads its adapted biLM)"),
+              jobs: Optional[int] = JOBS) -> None:
+    """Every pipeline the size trains, as a queue with two slots on CPU, longest first (see the module's docstring)."""
+    comparisons(size)  # a comparison with one side missing is an error before anything trains
+    queue = longest_first(list(runs(size)))
+    commands = {run: train_commands(*run[:3], size, gpu_id, elmo=pretrained_override(size, run, elmo), seed=run[3])
+                for run in queue}
+    for run in queue:
         start_training(size, run)
-    results = run_side_by_side([Job(run_name(*run), commands[run]) for run in pair], pair_parallel(jobs, gpu_id))
-    for run in pair:  # the side that succeeded keeps its summary even when the other failed
+    results = run_side_by_side([Job(run_name(*run), commands[run]) for run in queue], parallel_jobs(jobs, gpu_id))
+    for run in queue:  # every training that succeeded keeps its summary, even when another failed
         if results[run_name(*run)].ok:
             finish_training(size, run, commands[run], results[run_name(*run)].seconds)
     require_success(results)
@@ -569,17 +564,14 @@ def evaluate(task: str = typer.Argument(...), features: str = typer.Argument(...
     add_training_summary(size, (task, features, fraction, seed))
 
 
-@app.command("evaluate-pair")
-def evaluate_pair(task: str = typer.Argument(..., help="ner, textcat or sentiment"), fraction: str = typer.Argument(...),
-                  size: str = SIZE, gpu_id: int = GPU, seed: int = SEED,
-                  jobs: Optional[int] = JOBS) -> None:
-    """Both sides of a pair on the test set, side by side as train-pair trained them."""
-    check_pair(task, fraction, seed, size)
-    pair = pair_runs(task, fraction, seed)
+@app.command("evaluate-all")
+def evaluate_all(size: str = SIZE, gpu_id: int = GPU, jobs: Optional[int] = JOBS) -> None:
+    """Every pipeline the size trains on its test set, queued as train-all trains them."""
+    queue = longest_first(list(runs(size)))
     Path(f"metrics/{size}").mkdir(parents=True, exist_ok=True)
-    jobs_ = [Job(run_name(*run), evaluate_commands(*run[:3], size, gpu_id, seed=seed)) for run in pair]
-    results = run_side_by_side(jobs_, pair_parallel(jobs, gpu_id))
-    for run in pair:
+    results = run_side_by_side([Job(run_name(*run), evaluate_commands(*run[:3], size, gpu_id, seed=run[3]))
+                                for run in queue], parallel_jobs(jobs, gpu_id))
+    for run in queue:
         if results[run_name(*run)].ok:
             add_training_summary(size, run)
     require_success(results)

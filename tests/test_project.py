@@ -88,14 +88,13 @@ def step_argvs(cmd: dict) -> List[List[str]]:
             out += steps.train_commands(*pos, size, gpu, elmo=opts.get("--elmo"), seed=int(opts.get("--seed", 0)))
         elif step == "evaluate":
             out += steps.evaluate_commands(*pos, size, gpu, seed=int(opts.get("--seed", 0)))
-        elif step in ("train-pair", "evaluate-pair"):
-            task, fraction, seed = pos[0], pos[1], int(opts.get("--seed", 0))
-            steps.check_pair(task, fraction, seed, size)
-            for run in steps.pair_runs(task, fraction, seed):
-                if step == "train-pair":
-                    out += steps.train_commands(*run[:3], size, gpu, elmo=opts.get("--elmo"), seed=seed)
-                else:
-                    out += steps.evaluate_commands(*run[:3], size, gpu, seed=seed)
+        elif step == "train-all":
+            for run in steps.longest_first(list(steps.runs(size))):
+                elmo = steps.pretrained_override(size, run, opts.get("--elmo"))
+                out += steps.train_commands(*run[:3], size, gpu, elmo=elmo, seed=run[3])
+        elif step == "evaluate-all":
+            for run in steps.longest_first(list(steps.runs(size))):
+                out += steps.evaluate_commands(*run[:3], size, gpu, seed=run[3])
         elif step == "package":
             out += steps.package_commands(size, opts["--name"], opts["--version"])
         elif step == "wheel":
@@ -169,47 +168,33 @@ def test_deps_and_outputs_cover_what_each_step_reads_and_writes():
         assert set(tracked) <= set(cmds["wheel"]["deps"])
 
 
-def test_each_size_trains_and_evaluates_every_pipeline_in_its_own_command():
-    """Every ELMo + tok2vec comparison (seed 0 and the extra seeds) in its pair's commands, which write both pipelines
-    of that seed (scripts/run.py train-pair, evaluate-pair); a pipeline without a partner (stock, unadapted, ci's
-    tok2vec-only sentiment) in its own train and evaluate command."""
+def test_each_size_trains_and_evaluates_every_pipeline_in_one_queue_command():
+    """train-all-SIZE writes every pipeline the size trains (both sides of each comparison, every seed, the stock and
+    the unadapted ner) and reads every config, training set and biLM they need; evaluate-all-SIZE writes each one's
+    metrics from its model-best and train_summary.json."""
     cmds, workflows = commands(), config()["workflows"]
     for size in SIZES:
-        pairs = steps.pairs(size)
-        for run in steps.runs(size):
-            task, features, fraction, seed = run
-            if features in steps.PAIRED_FEATURES and (task, fraction, seed) in pairs:
-                suffix = steps.pair_command_suffix(task, fraction, seed)
-                together = steps.pair_runs(task, fraction, seed)
-            else:
-                # alone: the stock config (seed 0) and the runs before adaptation (their seeds' tok2vec is in the pairs)
-                assert run in steps.single_runs(size) and (not seed or features == "unadapted")
-                suffix, together = steps.command_suffix(*run), [run]
-            train, evaluate = cmds[f"train-{suffix}-{size}"], cmds[f"evaluate-{suffix}-{size}"]
-            assert {train["name"], evaluate["name"]} <= set(workflows[size])
-            assert train["outputs"] == [steps.pipeline_dir(size, *r) for r in together]
-            assert evaluate["outputs"] == [steps.metrics_file(size, *r) for r in together]
+        trained = list(steps.runs(size))
+        train, evaluate = cmds[f"train-all-{size}"], cmds[f"evaluate-all-{size}"]
+        names = workflows[size]
+        assert names.index(train["name"]) + 1 == names.index(evaluate["name"]) < names.index(f"report-{size}")
+        assert not [name for name in names if name.startswith(("train-", "evaluate-")) and not name.endswith(f"all-{size}")]
+        assert train["outputs"] == [steps.pipeline_dir(size, *run) for run in trained]
+        assert evaluate["outputs"] == [steps.metrics_file(size, *run) for run in trained]
+        for run in trained:
             if run[1] != "stock":  # the stock config is written by `spacy init config` into the training's folder
                 assert steps.train_config(size, *run) in train["deps"]
             # the test scores and the training's steps (train_summary.json) go into one metrics file
             assert {f"{steps.pipeline_dir(size, *run)}/model-best", steps.train_summary_file(size, *run)} <= set(evaluate["deps"])
-            assert (run[3] != 0) == ("--seed" in train["script"][0]) == ("--seed" in evaluate["script"][0])
         assert steps.preset(size)["pretrain_config"] in cmds[f"pretrain-{size}"]["deps"]
     # the small sentiment training set has three seeds at demo size, ner every fraction (their mean is the score)
     assert steps.preset("demo")["sentiment_seeds"]["10"] == [0, 1, 2]
     assert all(seeds == [0, 1, 2] for seeds in steps.preset("demo")["ner_seeds"].values())
     assert steps.preset("demo")["unadapted_seeds"] == {"10": [0, 1, 2]}  # the stage comparison is a mean of 3 seeds too
-    # ci runs its seed-0 comparisons and one extra seed as pairs through weasel (`spacy project run ci`)
-    assert {"train-ner-10-ci", "evaluate-ner-10-ci", "train-textcat-100-ci", "train-ner-10-seed1-ci",
-            "evaluate-ner-10-seed1-ci"} <= set(workflows["ci"])
-    assert "train-sentiment-tok2vec-10-ci" in workflows["ci"]  # ci's sentiment: tok2vec only, so alone
-    # seed 0 trains only in pairs: no single ELMo or tok2vec command where the size trains both sides
-    for size in SIZES:
-        for task, fraction, seed in steps.pairs(size):
-            for features in steps.PAIRED_FEATURES:
-                assert f"train-{steps.command_suffix(task, features, fraction, seed)}-{size}" not in cmds
+    # ci trains one extra seed and its tok2vec-only sentiment through the same queue (`spacy project run ci`)
+    assert {("ner", "elmo", "10", 1), ("ner", "tok2vec", "10", 1), ("sentiment", "tok2vec", "10", 0)} <= set(steps.runs("ci"))
     assert {"ner 10", "ner 25", "ner 100", "textcat 100", "sentiment 10", "sentiment 100"} == {
-        steps.pair_label(t, f) for t, f, s in steps.pairs("demo") if s == 0}
+        f"{t} {f}" for t, f, s in steps.comparisons("demo") if s == 0}
 
 
 def test_every_training_stops_on_patience_with_a_cap_and_logs_its_evaluations():
@@ -327,17 +312,12 @@ def test_edited_config_reruns_exactly_its_dependants_and_a_failed_step_reruns_al
     # The demo's commands are not satisfied by the ci's files: all but the size-independent ones would run.
     assert would_run(project, "demo") == set(config()["workflows"]["demo"]) - SHARED
 
-    # An edit to the ner ELMo config: the three ner pairs of seed 0 and the one of seed 1 at 10% (each trains its ELMo
-    # side), then (once they have produced new models) their evaluations and the package, then the report; nothing else.
+    # An edit to the ner ELMo config: the trainings (one command), then (once they have produced new models) their
+    # evaluations and the package, then the report; nothing else (the data and the biLM stay up to date).
     with (project / "configs" / "ner_elmo.cfg").open("a") as file:
         file.write("\n# edited\n")
-    waves = [
-        {"train-ner-10-ci", "train-ner-25-ci", "train-ner-100-ci", "train-ner-10-seed1-ci"},
-        {"evaluate-ner-10-ci", "evaluate-ner-25-ci", "evaluate-ner-100-ci", "evaluate-ner-10-seed1-ci",
-         "package-ci"},
-        {"report-ci"},
-    ]
-    for name, state in (("train-ner-10-ci", "run"), ("train-sentiment-tok2vec-10-ci", "skip")):  # as the CLI sees it
+    waves = [{"train-all-ci"}, {"evaluate-all-ci", "package-ci"}, {"report-ci"}]
+    for name, state in (("train-all-ci", "run"), ("pretrain-ci", "skip")):  # as the CLI sees it
         assert dry_run(project, name) == {name: state}
     for wave in waves:
         assert would_run(project, "ci") == wave
@@ -347,10 +327,10 @@ def test_edited_config_reruns_exactly_its_dependants_and_a_failed_step_reruns_al
 
     # A command that failed never reached update_lockfile: only it runs again.
     lock = srsly.read_yaml(project / "project.lock")
-    del lock["train-ner-25-ci"]
+    del lock["evaluate-all-ci"]
     srsly.write_yaml(project / "project.lock", lock)
-    assert would_run(project, "ci") == {"train-ner-25-ci"}
-    mark_done(project, ["train-ner-25-ci"])
+    assert would_run(project, "ci") == {"evaluate-all-ci"}
+    mark_done(project, ["evaluate-all-ci"])
 
     # Only the content counts: a touched but unchanged preset file reruns nothing.
     (project / "scripts" / "presets.py").touch()

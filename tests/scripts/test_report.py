@@ -135,4 +135,4 @@ def test_report_ner_is_the_mean_of_the_presets_seeds_with_a_per_seed_table(tmp_p
     assert "| 100% of train | 0 / 1 / 2 | 90.00 / 91.00 / n/a | 89.00 / 90.00 / 88.00 | 2 of 3 |" in ner_table
     assert "| ner, 25%, seed 2 | 750 / 1500 (patience), 72 s | 750 / 1500 (patience), 72 s |" in table
     assert "| ner, 100%, seed 2 | n/a | 750 / 1500 (patience), 72 s |" in table
-    assert "The ELMo and tok2vec runs of a row train side by side, one process each" in table
+    assert "Every run trains beside one other, one process each (scripts/run.py train-all" in table

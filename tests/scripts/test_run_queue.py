@@ -1,12 +1,11 @@
-"""scripts/run.py's pair runner (train-pair, evaluate-pair) on small Python commands instead of trainings: both
-sides run at once with their share of the cores, a failure names its run and command without cutting the other
-side short, and Ctrl+C leaves no child running."""
+"""scripts/run.py's queue (train-all, evaluate-all) on small Python commands instead of trainings: two at a time
+with their share of the cores, the next starting as soon as a slot is free, a failure named with its run and
+command without cutting the others short, and Ctrl+C leaving no child running."""
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -55,7 +54,8 @@ def test_one_at_a_time_a_failure_leaves_the_second_side_unstarted(tmp_path):
 
 
 def test_a_command_that_cannot_start_is_a_named_failure(tmp_path):
-    results = run.run_side_by_side([run.Job("missing", [[str(tmp_path / "no-such-program")]]), run.Job("fine", [python("pass")])], 2)
+    # "fine" is taken first, so it has started when "missing" fails, and runs to its end
+    results = run.run_side_by_side([run.Job("fine", [python("pass")]), run.Job("missing", [[str(tmp_path / "no-such-program")]])], 2)
     assert results["missing"].returncode == 127 and results["fine"].ok
     with pytest.raises(SystemExit, match="missing: exit code 127"):
         run.require_success(results)
@@ -90,22 +90,34 @@ def test_an_interrupt_terminates_both_sides(tmp_path, signum):
             os.kill(pid, 0)
 
 
-def test_a_pair_the_size_does_not_train_is_a_clear_error():
-    bad = subprocess.run([PY, "scripts/run.py", "train-pair", "ner", "25", "--size", "ci", "--seed", "1"],
-                         capture_output=True, text=True, cwd=Path(SCRIPTS).parent)
-    assert bad.returncode != 0 and "No pair ner 25 --seed 1 in size ci" in bad.stderr and "ner 10 --seed 1" in bad.stderr
+def test_a_free_slot_takes_the_next_job_without_waiting_for_the_slower_one(tmp_path):
+    """Not waves of two: while the first job runs, the three short ones run one after another in the other slot. The
+    first job ends only once the last short one has written its file, so waves ([first, a], [b, c]) would never
+    finish (the first job gives up after 60 s and fails)."""
+    last = tmp_path / "c.txt"
+    first = python("import sys, time, pathlib; p = pathlib.Path(sys.argv[1]); deadline = time.time() + 60\n"
+                   "while not p.exists():\n    assert time.time() < deadline, 'ran in waves'\n    time.sleep(0.05)", str(last))
+    shorts = [run.Job(name, [python("import sys; open(sys.argv[1], 'w')", str(tmp_path / f"{name}.txt"))]) for name in "abc"]
+    results = run.run_side_by_side([run.Job("first", [first]), *shorts], 2)
+    run.require_success(results)
+    assert all((tmp_path / f"{name}.txt").exists() for name in "abc")
 
 
-def test_seed_0_trains_in_pairs_where_the_size_trains_both_sides():
-    """Seed 0's ELMo and tok2vec pipelines are a pair like the extra seeds' (same folders, no suffix); a run without
-    its partner (ci's tok2vec-only sentiment, stock, unadapted) trains alone."""
-    assert ("ner", "10", 0) in run.pairs("ci") and ("textcat", "100", 0) in run.pairs("ci")
-    assert not any(task == "sentiment" for task, _, _ in run.pairs("ci"))
-    assert ("sentiment", "tok2vec", "10", 0) in run.single_runs("ci")
-    assert {(t, f, fr) for t, f, fr, _ in run.single_runs("demo")} == {("ner", "stock", "10"), ("ner", "unadapted", "10")}
-    assert run.pair_runs("ner", "10", 0) == [("ner", "elmo", "10", 0), ("ner", "tok2vec", "10", 0)]
-    assert [run.run_name(*r) for r in run.pair_runs("ner", "10", 0)] == ["ner_elmo_10", "ner_tok2vec_10"]
-    assert run.pair_command_suffix("ner", "10") == "ner-10" and run.pair_command_suffix("ner", "10", 1) == "ner-10-seed1"
+def test_the_queue_holds_every_run_longest_first_and_each_comparison_has_both_sides(monkeypatch):
+    """train-all's order: every run of the size once, by expected time (ELMo ner on all the data first); seed 0's
+    ELMo and tok2vec pipelines compare like the extra seeds' (same folders, no suffix), and a preset that lists an
+    extra seed for one side only is an error before anything trains."""
+    for size in ("ci", "demo", "full"):
+        queue = run.longest_first(list(run.runs(size)))
+        assert sorted(queue) == sorted(run.runs(size)) and len(set(queue)) == len(queue)
+    demo = run.longest_first(list(run.runs("demo")))
+    assert demo[0][:3] == ("ner", "elmo", "100") and demo[-1][:3] == ("sentiment", "tok2vec", "10")
+    assert ("ner", "10", 0) in run.comparisons("ci") and ("textcat", "100", 0) in run.comparisons("ci")
+    assert not any(task == "sentiment" for task, _, _ in run.comparisons("ci"))  # ci's sentiment: tok2vec only
+    assert [run.run_name("ner", f, "10") for f in run.COMPARED_FEATURES] == ["ner_elmo_10", "ner_tok2vec_10"]
+    monkeypatch.setitem(run.preset("ci"), "sentiment_seeds", {"10": [0, 1], "100": []})
+    with pytest.raises(SystemExit, match="sentiment 10 --seed 1 trains tok2vec; seeds other than 0 train both elmo and tok2vec"):
+        run.comparisons("ci")
 
 
 def elmo_weights(task: str, features: str, fraction: str, size: str, **kwargs) -> str:
@@ -124,6 +136,12 @@ def test_each_run_reads_the_bilm_of_its_stage(monkeypatch):
     assert elmo_weights("ner", "tok2vec", "10", "demo") == ""
     assert elmo_weights("ner", "elmo", "10", "ci") == "training/ci/elmo"
     assert elmo_weights("ner", "elmo", "10", "demo", elmo="assets/elmo/original") == "assets/elmo/original"
+    # train-all --elmo DIR: the pretrained biLM of every run that reads it; ner's ELMo side keeps the adapted one
+    overrides = {r[:2]: run.pretrained_override("demo", r, "assets/elmo/original") for r in run.runs("demo")}
+    assert overrides == {("ner", "elmo"): None, ("ner", "tok2vec"): None, ("ner", "stock"): None,
+                         ("ner", "unadapted"): "assets/elmo/original", ("textcat", "elmo"): "assets/elmo/original",
+                         ("textcat", "tok2vec"): None, ("sentiment", "elmo"): "assets/elmo/original",
+                         ("sentiment", "tok2vec"): None}
     with pytest.raises(SystemExit, match="No pipeline ner unadapted 10"):
         run.train_commands("ner", "unadapted", "10", "ci")
     monkeypatch.setitem(run.preset("demo"), "ner_bilm", "adaptd")
