@@ -1,4 +1,4 @@
-"""Size presets of the project: `ci` (tiny slices, minutes), `demo` (2-core CPU, 89.8 minutes measured, trainings to patience), `full` (GPU).
+"""Size presets of the project: `ci` (tiny slices, minutes), `demo` (2-core CPU, 81.4 minutes measured, trainings to patience, two at a time), `full` (GPU).
 
 Every step of scripts/run.py reads its settings from here; project.yml has one workflow per size
 (`spacy project run ci|demo|full`) whose commands pass their size explicitly and keep their files
@@ -58,7 +58,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         # and bent the comparison both ways (README, "Training past the cap")
         "ner": ["--training.max_steps", "5000", "--training.eval_frequency", "250", "--training.patience", "500"],
         # the same for BBC topics: the 600-step cap of the demo of b52a264 stopped both sides, the baseline still improving
-        # (to patience, by hand on that demo's biLM: ELMo stops at 900, tok2vec at 1,200; README)
+        # (in the demo of e81a82d both stopped on patience: ELMo at 800, tok2vec at 1,200; README)
         "textcat_train": ["--training.max_steps", "5000", "--training.eval_frequency", "100", "--training.patience", "300"],
         "sentiment": ["--train-fractions", "0.1,1.0"],
         # ~23 snippets a step; 1,016 snippets (10%) are ~44 steps an epoch, 10,164 (100%) ~440
