@@ -100,6 +100,9 @@ eval_at_start = true
 log_every = 20
 # torch intra-op threads per process (0: torch's default)
 threads = 0
+# torch's deterministic algorithms on CPU: the same command, data, machine and threads train the same biLM bit for
+# bit (without them two threads in fp32 do not). Ignored on a GPU.
+deterministic = true
 # which weights are exported: "best" (the dev evaluation with the lowest perplexity; the last step's when
 # there is no dev set) or "last" (the weights when training stopped)
 export = "best"
@@ -320,6 +323,7 @@ class TrainingSettings:
     eval_at_start: bool
     log_every: int
     threads: int
+    deterministic: bool
     export: str
     freeze_bilm_steps: int
 
@@ -363,6 +367,8 @@ def _section(kind: Type[_Section], name: str, values: Dict[str, Any], defaults: 
 RESUMABLE_CHANGES = {
     "training.max_steps", "training.max_tokens", "training.max_epochs", "training.max_seconds", "training.checkpoint_every",
     "training.eval_every", "training.eval_at_start", "training.log_every", "training.threads", "paths.dev", "corpus.dev_max_sentences",
+    # a run from before the setting existed resumes (and a run may change it: the rest of it then reproduces or not)
+    "training.deterministic",
     # e.g. continue a diverged run with a lower learning rate or tighter clipping
     "training.learning_rate", "training.grad_clip",
     # the schedule is a function of the step and tokens in the checkpoint: a new one takes over from there

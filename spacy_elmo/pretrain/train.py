@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -97,6 +97,27 @@ def grouped(iterable: Iterable, n: int) -> Iterator[list]:
         if len(group) < n:
             return
         yield group
+
+
+@contextmanager
+def deterministic_algorithms(enabled: bool) -> Iterator[None]:
+    """torch's deterministic algorithms for the run, restored afterwards (the setting is process-wide). On CPU with
+    two threads an fp32 run otherwise differs from its rerun after a few steps (the same batches, other rounding), and
+    a biLM that differs that little moved the demo's ner at 10% by 1.3 F1 (README). New memory is not filled with NaN
+    as the deterministic mode does by default: nothing here reads memory it has not written, and the filling cost
+    ~20% of the words/s of the demo's pretraining."""
+    import torch.utils.deterministic as determinism
+
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              determinism.fill_uninitialized_memory)
+    if enabled:
+        torch.use_deterministic_algorithms(True)
+        determinism.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        determinism.fill_uninitialized_memory = before[2]
 
 
 def _fmt_time(seconds: float) -> str:
@@ -572,7 +593,13 @@ class Run:
         if self.T.threads > 0:
             torch.set_num_threads(self.T.threads)
         resuming = self._prepare_output()
-        self._resolve_precision()  # after _prepare_output: --init-from may rebuild self.T from the config
+        # after _prepare_output: --init-from may rebuild self.T from the config. CPU only: on CUDA, deterministic cuBLAS
+        # needs CUBLAS_WORKSPACE_CONFIG set before the process starts
+        with deterministic_algorithms(self.T.deterministic and self.ctx.device.type == "cpu"):
+            return self._train(resuming)
+
+    def _train(self, resuming: bool) -> Dict[str, Any]:
+        self._resolve_precision()
         self._build_data(resuming)
         model, trainer, optimizer, scaler = self._build_model(resuming)
         if not resuming and self.dev_batches and self.T.eval_every > 0 and self.T.eval_at_start:
