@@ -171,7 +171,8 @@ def run_side_by_side(jobs: List[Job], parallel: int = 2) -> Dict[str, JobResult]
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     pending = list(jobs)  # taken from the front by whichever slot is free
-    env = job_env(max(1, min(parallel, len(jobs))))
+    slots = min(parallel, len(jobs))
+    env = job_env(max(1, slots))
 
     def slot() -> None:
         while True:
@@ -183,7 +184,7 @@ def run_side_by_side(jobs: List[Job], parallel: int = 2) -> Dict[str, JobResult]
             work(job, env)
 
     try:
-        threads = [threading.Thread(target=slot, daemon=True) for _ in range(min(parallel, len(jobs)))]
+        threads = [threading.Thread(target=slot, daemon=True) for _ in range(slots)]
         for thread in threads:
             thread.start()
         while any(thread.is_alive() for thread in threads):
@@ -441,6 +442,24 @@ def evaluate_commands(task: str, features: str, fraction: str, size: str, gpu_id
              f"{corpus}/test.spacy", "--output", metrics_file(size, *run), *gpu_args(gpu_id)]]
 
 
+def pretrained_override(size: str, run: Run, elmo: Optional[str]) -> Optional[str]:
+    """train-all's --elmo replaces the pretrained biLM (training/SIZE/elmo) wherever a run reads it; ner's ELMo side
+    keeps the biLM adapted from it."""
+    return elmo if bilm_dir(size, run[0], run[1]) == elmo_dir(size) else None
+
+
+def train_all_commands(size: str, gpu_id: int = -1, elmo: Optional[str] = None) -> Dict[Run, List[List[str]]]:
+    """Every run of the size with its training commands, in the order train-all queues them (longest first)."""
+    comparisons(size)  # a comparison with one side missing is an error before anything trains
+    return {run: train_commands(*run[:3], size, gpu_id, elmo=pretrained_override(size, run, elmo), seed=run[3])
+            for run in longest_first(list(runs(size)))}
+
+
+def evaluate_all_commands(size: str, gpu_id: int = -1) -> Dict[Run, List[List[str]]]:
+    """Every run of the size with its evaluation commands, queued as train-all trains them."""
+    return {run: evaluate_commands(*run[:3], size, gpu_id, seed=run[3]) for run in longest_first(list(runs(size)))}
+
+
 WHEEL_DIR = "packages/spacy_elmo"
 
 
@@ -530,25 +549,16 @@ def train(task: str = typer.Argument(..., help="ner, textcat or sentiment"),
     finish_training(size, run, commands, time.perf_counter() - start)
 
 
-def pretrained_override(size: str, run: Run, elmo: Optional[str]) -> Optional[str]:
-    """train-all's --elmo replaces the pretrained biLM (training/SIZE/elmo) wherever a run reads it; ner's ELMo side
-    keeps the biLM adapted from it."""
-    return elmo if bilm_dir(size, run[0], run[1]) == elmo_dir(size) else None
-
-
 @app.command("train-all")
 def train_all(size: str = SIZE, gpu_id: int = GPU,
               elmo: Optional[str] = typer.Option(None, "--elmo", help="the pretrained biLM (default training/SIZE/elmo): what textcat, sentiment and ner before adaptation read (ner's ELMo side reads its adapted biLM)"),
               jobs: Optional[int] = JOBS) -> None:
     """Every pipeline the size trains, as a queue with two slots on CPU, longest first (see the module's docstring)."""
-    comparisons(size)  # a comparison with one side missing is an error before anything trains
-    queue = longest_first(list(runs(size)))
-    commands = {run: train_commands(*run[:3], size, gpu_id, elmo=pretrained_override(size, run, elmo), seed=run[3])
-                for run in queue}
-    for run in queue:
+    commands = train_all_commands(size, gpu_id, elmo)
+    for run in commands:
         start_training(size, run)
-    results = run_side_by_side([Job(run_name(*run), commands[run]) for run in queue], parallel_jobs(jobs, gpu_id))
-    for run in queue:  # every training that succeeded keeps its summary, even when another failed
+    results = run_side_by_side([Job(run_name(*run), argvs) for run, argvs in commands.items()], parallel_jobs(jobs, gpu_id))
+    for run in commands:  # every training that succeeded keeps its summary, even when another failed
         if results[run_name(*run)].ok:
             finish_training(size, run, commands[run], results[run_name(*run)].seconds)
     require_success(results)
@@ -567,11 +577,10 @@ def evaluate(task: str = typer.Argument(...), features: str = typer.Argument(...
 @app.command("evaluate-all")
 def evaluate_all(size: str = SIZE, gpu_id: int = GPU, jobs: Optional[int] = JOBS) -> None:
     """Every pipeline the size trains on its test set, queued as train-all trains them."""
-    queue = longest_first(list(runs(size)))
+    commands = evaluate_all_commands(size, gpu_id)
     Path(f"metrics/{size}").mkdir(parents=True, exist_ok=True)
-    results = run_side_by_side([Job(run_name(*run), evaluate_commands(*run[:3], size, gpu_id, seed=run[3]))
-                                for run in queue], parallel_jobs(jobs, gpu_id))
-    for run in queue:
+    results = run_side_by_side([Job(run_name(*run), argvs) for run, argvs in commands.items()], parallel_jobs(jobs, gpu_id))
+    for run in commands:
         if results[run_name(*run)].ok:
             add_training_summary(size, run)
     require_success(results)

@@ -89,12 +89,9 @@ def step_argvs(cmd: dict) -> List[List[str]]:
         elif step == "evaluate":
             out += steps.evaluate_commands(*pos, size, gpu, seed=int(opts.get("--seed", 0)))
         elif step == "train-all":
-            for run in steps.longest_first(list(steps.runs(size))):
-                elmo = steps.pretrained_override(size, run, opts.get("--elmo"))
-                out += steps.train_commands(*run[:3], size, gpu, elmo=elmo, seed=run[3])
+            out += [argv for argvs in steps.train_all_commands(size, gpu, opts.get("--elmo")).values() for argv in argvs]
         elif step == "evaluate-all":
-            for run in steps.longest_first(list(steps.runs(size))):
-                out += steps.evaluate_commands(*run[:3], size, gpu, seed=run[3])
+            out += [argv for argvs in steps.evaluate_all_commands(size, gpu).values() for argv in argvs]
         elif step == "package":
             out += steps.package_commands(size, opts["--name"], opts["--version"])
         elif step == "wheel":
