@@ -105,7 +105,7 @@ def deterministic_algorithms(enabled: bool) -> Iterator[None]:
     two threads an fp32 run otherwise differs from its rerun after a few steps (the same batches, other rounding), and
     a biLM that differs that little moved the demo's ner at 10% by 1.3 F1 (README). New memory is not filled with NaN
     as the deterministic mode does by default: nothing here reads memory it has not written, and the filling cost
-    ~20% of the words/s of the demo's pretraining."""
+    ~18% of the words/s of the demo's pretraining."""
     import torch.utils.deterministic as determinism
 
     before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
