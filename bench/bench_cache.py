@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import spacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, minibatch

@@ -77,7 +77,6 @@ def main() -> None:
     vocab = build_vocab(sentences, max_size=int(config["vocab"]["max_size"]), min_count=int(config["vocab"]["min_count"]))
     batches = list(batches_by_tokens(sentences, int(config["training"]["batch_tokens"]), seed=0))[: args.steps + 2]
     options = bilm_options(config)
-    s = config["softmax"]
     precisions = [p.strip() for p in (args.precisions or str(config["training"]["precision"])).split(",")]
     precisions = [training_precision(p, torch.device("cpu")) for p in precisions]  # "auto" as the trainer runs it
     paths = [p.strip() for p in args.lstm_paths.split(",")]

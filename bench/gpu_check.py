@@ -24,7 +24,6 @@ that would not fit in what is left is skipped and recorded as skipped, and subpr
 import argparse
 import copy
 import json
-import math
 import os
 import platform
 import random
@@ -37,7 +36,7 @@ import time
 import traceback
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Sequence
 
 import numpy
 import torch
@@ -801,7 +800,7 @@ def print_table(check: Check) -> None:
         print(f"{name:12s} {r['status']:8s} {r.get('seconds', 0):6.1f}  {text}")
     rows = check.report["steps"].get("throughput", {}).get("results", {}).get("rows", [])
     if rows:
-        print(f"\nthroughput (forward, real tokens/s; fraction of the measured matmul peak of the same precision)")
+        print("\nthroughput (forward, real tokens/s; fraction of the measured matmul peak of the same precision)")
         print(f"{'batch':>6s} {'mode':5s} {'tokens/s':>12s} {'TFLOP/s':>8s} {'of peak':>8s}")
         for r in rows:
             if "tokens_per_s" in r:

@@ -4,7 +4,6 @@ Skipped where spacy-transformers is not installed (`pip install -e ".[transforme
 """
 import io
 import random
-import sys
 from pathlib import Path
 from typing import Dict, List
 

@@ -1,6 +1,5 @@
 """Character encoder: char embeddings -> convolutions -> max over positions -> highway -> projection."""
 from collections import OrderedDict
-from typing import Optional
 
 import torch
 from torch import nn

@@ -29,7 +29,7 @@ for gradcheck). A gate's pre-activation (input projection + recurrent GEMM, accu
 the GEMM) is rounded to bf16 once before the float32 sigmoid/tanh, as autocast's addmm rounds it. Under autocast the outputs are bfloat16 as autocast's mm would make them, the final c
 float32. Weight gradients are returned float32, from bf16 GEMMs that accumulate in float32.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import torch
 

@@ -12,9 +12,9 @@ are not valid UTF-8 are skipped and counted in CorpusStats.
 import json
 import random
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Iterable, Iterator, List, Union
 
 PathLike = Union[str, Path]
 FORMATS = ("auto", "lines", "text", "jsonl", "spacy")
