@@ -47,7 +47,7 @@ def run(weights: Path, cache_size: int, n_sentences: int, epochs: int):
     config = load_config(CONFIG, overrides={
         # elmo is left out of initialize below, so its weights come from the factory setting (read at first use)
         "paths.elmo_weights": str(weights), "components.elmo.weights": str(weights), "components.elmo.cache_size": cache_size,
-        "components.ner.model.tok2vec.width": 256,
+        "components.ner.model.tok2vec.embed.*.features.*.elmo.width": 256,
     })
     nlp = load_model_from_config(config, auto_fill=True)
     gold = make_data(nlp, n_sentences)

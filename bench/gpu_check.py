@@ -660,7 +660,7 @@ def step_spacy_train(check: Check, res: Dict[str, Any]) -> None:
     check.sh(res, "train", [
         sys.executable, "-m", "spacy", "train", ROOT / "configs" / "ner_elmo.cfg", "--output", output,
         "--paths.train", train_file, "--paths.dev", data / "dev.spacy", "--paths.elmo_weights", weights,
-        "--components.ner.model.tok2vec.width", str(2 * TRAIN_MODEL.projection_dim),
+        "--components.ner.model.tok2vec.embed.*.features.*.elmo.width", str(2 * TRAIN_MODEL.projection_dim),
         "--training.max_steps", str(steps), "--training.eval_frequency", str(evals), *gpu,
     ], cap=150 if check.is_cuda else 90)
     model = output / "model-best"

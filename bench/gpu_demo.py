@@ -520,7 +520,7 @@ class Demo:
                "--training.max_steps", p["ner_steps"][fraction], "--training.eval_frequency", p["ner_eval_frequency"][fraction],
                "--training.batcher.size.start", p["ner_batch"], "--training.batcher.size.stop", p["ner_batch"]]
         if features == "elmo":
-            cmd += ["--components.ner.model.tok2vec.width", self.elmo_width()]
+            cmd += ["--components.ner.model.tok2vec.embed.*.features.*.elmo.width", self.elmo_width()]
         rc, seconds, capped, out = run_logged(cmd + self.gpu, self.log, cap, self.env)
         # spaCy's console table: "  E    #  LOSS ...  SCORE": the last row says how far training got.
         rows = re.findall(r"^\s*(\d+)\s+(\d+)\s+[\d.]+", out, flags=re.M)
