@@ -79,6 +79,22 @@ def test_train_and_evaluate_ner(tmp_path, tiny_weights_dir):
     _same_predictions(model, docs)
     shutil.rmtree(weights)
     _same_predictions(model, docs)
+    _elmo_reaches_the_ner_input(model)
+
+
+def _elmo_reaches_the_ner_input(model: Path) -> None:
+    """ner_elmo.cfg puts the listener at the input of ner's tok2vec: its width came from the biLM (2 x 8), and the
+    tok2vec's output changes when the stored ELMo layers do."""
+    nlp = spacy.load(model)
+    tok2vec = nlp.get_pipe("ner").model.get_ref("tok2vec")
+    listeners = [node for node in tok2vec.walk() if node.name == "elmo-listener"]
+    assert len(listeners) == 1 and listeners[0].get_dim("nO") == 16
+    doc = nlp("Yesterday Alice went to Oslo .")
+    before = tok2vec.predict([doc])  # the parser's tok2vec ref: the tok2vec, then its projection to the hidden width
+    doc._.elmo_layers = doc._.elmo_layers * 0.0
+    after = tok2vec.predict([doc])
+    assert before.shape == after.shape and before.shape[0] == 6
+    assert not numpy.allclose(before, after)
 
 
 def _same_predictions(model: Path, expected) -> None:
