@@ -55,10 +55,10 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "pretrain": [],
         # patience 500 = two evaluations without a better dev F1 decides; 5,000 is only a guard (in `make demo` of b52a264
         # every ner run stopped on patience, after 1,250-3,500 steps). The earlier 1,500-step cap stopped 20 of 21 runs
-        # and bent the comparison both ways (README, "Training past the cap")
+        # and bent the comparison both ways (docs/EXPERIMENTS.md, "Training past the cap")
         "ner": ["--training.max_steps", "5000", "--training.eval_frequency", "250", "--training.patience", "500"],
         # the same for BBC topics: the 600-step cap of the demo of b52a264 stopped both sides, the baseline still improving
-        # (in the demo of e81a82d both stopped on patience: ELMo at 800, tok2vec at 1,200; README)
+        # (in the demo of e81a82d both stopped on patience: ELMo at 800, tok2vec at 1,200; docs/EXPERIMENTS.md)
         "textcat_train": ["--training.max_steps", "5000", "--training.eval_frequency", "100", "--training.patience", "300"],
         "sentiment": ["--train-fractions", "0.1,1.0"],
         # ~23 snippets a step; 1,016 snippets (10%) are ~44 steps an epoch, 10,164 (100%) ~440

@@ -102,7 +102,7 @@ def grouped(iterable: Iterable, n: int) -> Iterator[list]:
 def deterministic_algorithms(enabled: bool) -> Iterator[None]:
     """torch's deterministic algorithms for the run, restored afterwards (the setting is process-wide). On CPU with
     two threads an fp32 run otherwise differs from its rerun after a few steps (the same batches, other rounding), and
-    a biLM that differs that little moved the demo's ner at 10% by 1.3 F1 (README). New memory is not filled with NaN
+    a biLM that differs that little moved the demo's ner at 10% by 1.3 F1 (docs/EXPERIMENTS.md). New memory is not filled with NaN
     as the deterministic mode does by default: nothing here reads memory it has not written, and the filling cost
     ~18% of the words/s of the demo's pretraining."""
     import torch.utils.deterministic as determinism
