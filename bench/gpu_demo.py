@@ -17,6 +17,7 @@ After every step it rewrites $OUT/results.json, results.md (the CPU demo's table
 the biLM's tokens, tokens/s and dev perplexity) and results.png; $OUT defaults to metrics/gpu_demo/.
 """
 import argparse
+import concurrent.futures
 import contextlib
 import gzip
 import io
@@ -97,15 +98,20 @@ def parse_ner_steps(text: str) -> Dict[str, int]:
 
 # ---- output -----------------------------------------------------------------------------------------------
 class Log:
-    """Prints with flush and keeps a copy in OUT/demo.log (the GPU tool returns only the output's tail)."""
+    """Prints with flush and keeps a copy in OUT/demo.log (the GPU tool returns only the output's tail). Runs side
+    by side (--jobs) log through one lock, each line prefixed with its run's name."""
 
     def __init__(self, path: Path) -> None:
         self.file = path.open("a", encoding="utf8")
+        self.lock = threading.Lock()
 
-    def __call__(self, text: str) -> None:
-        print(text, flush=True)
-        self.file.write(text + "\n")
-        self.file.flush()
+    def __call__(self, text: str, prefix: str = "") -> None:
+        if prefix:
+            text = "\n".join(prefix + line for line in text.split("\n"))
+        with self.lock:
+            print(text, flush=True)
+            self.file.write(text + "\n")
+            self.file.flush()
 
 
 def _default_sigint() -> None:
@@ -114,10 +120,11 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def run_logged(cmd: Sequence[str], log: Log, cap: Optional[float], env: Dict[str, str]) -> Tuple[int, float, bool, str]:
+def run_logged(cmd: Sequence[str], log: Log, cap: Optional[float], env: Dict[str, str],
+               prefix: str = "") -> Tuple[int, float, bool, str]:
     """Run cmd, streaming its output; at `cap` seconds send SIGINT (spaCy's train loop saves model-last in its
     `finally`), SIGKILL 30 s later. Returns (exit status, seconds, whether the cap stopped it, output)."""
-    log(f"\n$ {shlex.join(str(c) for c in cmd)}" + (f"   [cap {cap:.0f}s]" if cap else ""))
+    log(f"\n$ {shlex.join(str(c) for c in cmd)}" + (f"   [cap {cap:.0f}s]" if cap else ""), prefix)
     start = time.time()
     proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", start_new_session=True, preexec_fn=_default_sigint)
@@ -125,7 +132,7 @@ def run_logged(cmd: Sequence[str], log: Log, cap: Optional[float], env: Dict[str
 
     def stop() -> None:
         capped.set()
-        log(f"[gpu_demo] wall-clock cap of {cap:.0f}s reached: SIGINT")
+        log(f"[gpu_demo] wall-clock cap of {cap:.0f}s reached: SIGINT", prefix)
         try:
             os.killpg(proc.pid, signal.SIGINT)
             proc.wait(timeout=30)
@@ -143,13 +150,17 @@ def run_logged(cmd: Sequence[str], log: Log, cap: Optional[float], env: Dict[str
     for line in proc.stdout:
         line = line.rstrip("\n")
         lines.append(line)
-        log(line)
+        log(line, prefix)
     rc = proc.wait()
     if timer:
         timer.cancel()
     seconds = time.time() - start
-    log(f"({seconds:.0f}s, exit {rc})")
+    log(f"({seconds:.0f}s, exit {rc})", prefix)
     return rc, seconds, capped.is_set(), "\n".join(lines[-400:])
+
+
+def ner_name(features: str, fraction: str, seed: int) -> str:
+    return f"ner_{features}_{fraction}" + (f"_s{seed}" if seed else "")
 
 
 def fmt(value: Optional[float], scale: float = 100.0) -> str:
@@ -268,6 +279,12 @@ class Demo:
         self.env = dict(os.environ, PYTHONUNBUFFERED="1", ANSI_COLORS_DISABLED="1",
                         PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         self.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        self.jobs = max(1, int(getattr(args, "jobs", 1) or 1))
+        # side by side, each run gets its share of the cores (torch and BLAS would each start one thread per core)
+        threads = str(max(1, (os.cpu_count() or 1) // self.jobs))
+        self.ner_env = self.env if self.jobs == 1 else dict(self.env, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
+                                                            OPENBLAS_NUM_THREADS=threads)
+        self.lock = threading.RLock()  # results and their files, shared by the runs of --jobs
         self.results: Dict[str, Any] = {
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.t0)),
             "device": args.device, "tiny": bool(args.tiny), "plan": self.plan, "seeds": self.seeds,
@@ -279,21 +296,24 @@ class Demo:
         return self.deadline - time.time()
 
     def step(self, name: str, **fields: Any) -> None:
-        self.results["steps"][name] = {**self.results["steps"].get(name, {}), **fields}
+        with self.lock:
+            self.results["steps"][name] = {**self.results["steps"].get(name, {}), **fields}
 
     def skip(self, what: str, why: str) -> None:
         self.log(f"[gpu_demo] skipped {what}: {why}")
-        self.results["skipped"].append({"what": what, "why": why})
+        with self.lock:
+            self.results["skipped"].append({"what": what, "why": why})
         self.save()
 
     def save(self) -> None:
         """results.json, then results.md + results.png: written after every step, so a run cut short keeps its results."""
-        self.results["elapsed_seconds"] = round(time.time() - self.t0, 1)
-        (self.out / "results.json").write_text(json.dumps(self.results, indent=2))
-        try:
-            (self.out / "results.md").write_text(self.markdown())
-        except Exception as err:  # a report bug must not lose results.json or stop the run
-            self.log(f"[gpu_demo] results.md failed: {err!r}")
+        with self.lock:
+            self.results["elapsed_seconds"] = round(time.time() - self.t0, 1)
+            (self.out / "results.json").write_text(json.dumps(self.results, indent=2))
+            try:
+                (self.out / "results.md").write_text(self.markdown())
+            except Exception as err:  # a report bug must not lose results.json or stop the run
+                self.log(f"[gpu_demo] results.md failed: {err!r}")
 
     def markdown(self) -> str:
         metrics = self.work / "metrics"
@@ -504,7 +524,8 @@ class Demo:
 
     def ner(self, features: str, fraction: str, seed: int) -> None:
         """One spacy train + spacy evaluate at its full step budget (extra_seeds decides whether a seed runs)."""
-        name = f"ner_{features}_{fraction}" + (f"_s{seed}" if seed else "")
+        name = ner_name(features, fraction, seed)
+        prefix = f"[{name}] " if self.jobs > 1 else ""
         p = self.plan
         if features == "elmo" and not (self.work / "elmo" / "weights.hdf5").exists():
             self.skip(name, "no pretrained biLM")
@@ -521,7 +542,7 @@ class Demo:
                "--training.batcher.size.start", p["ner_batch"], "--training.batcher.size.stop", p["ner_batch"]]
         if features == "elmo":
             cmd += ["--components.ner.model.tok2vec.embed.*.features.*.elmo.width", self.elmo_width()]
-        rc, seconds, capped, out = run_logged(cmd + self.gpu, self.log, cap, self.env)
+        rc, seconds, capped, out = run_logged(cmd + self.gpu, self.log, cap, self.ner_env, prefix)
         # spaCy's console table: "  E    #  LOSS ...  SCORE": the last row says how far training got.
         rows = re.findall(r"^\s*(\d+)\s+(\d+)\s+[\d.]+", out, flags=re.M)
         record: Dict[str, Any] = {"name": name, "features": features, "fraction": fraction, "seed": seed,
@@ -533,7 +554,7 @@ class Demo:
                                   "last_logged_step": int(rows[-1][1]) if rows else None}
         if capped:
             self.log(f"[gpu_demo] {name} was stopped by its safety cap at step ~{record['last_logged_step']} of "
-                     f"{p['ner_steps'][fraction]}: its comparison with the other features is not at equal steps")
+                     f"{p['ner_steps'][fraction]}: its comparison with the other features is not at equal steps", prefix)
         model = output / "model-best" if (output / "model-best" / "meta.json").exists() else output / "model-last"
         record["model"] = model.name
         status = "ok" if rc == 0 or capped else f"train failed (exit {rc})"
@@ -541,13 +562,13 @@ class Demo:
             metrics = self.work / "metrics" / f"{name}.json"
             metrics.unlink(missing_ok=True)
             erc, eseconds, _, _ = run_logged([PY, "-m", "spacy", "evaluate", model, corpus / "test.spacy", "--output", metrics, *self.gpu],
-                                             self.log, float(p["evaluate_seconds"]), self.env)
+                                             self.log, float(p["evaluate_seconds"]), self.ner_env, prefix)
             if erc != 0 and model.name == "model-best" and (output / "model-last" / "meta.json").exists():
                 # the cap's SIGINT may have landed while model-best was being written: score model-last
                 model = output / "model-last"
                 record["model"] = model.name
                 erc, more, _, _ = run_logged([PY, "-m", "spacy", "evaluate", model, corpus / "test.spacy", "--output", metrics, *self.gpu],
-                                             self.log, float(p["evaluate_seconds"]), self.env)
+                                             self.log, float(p["evaluate_seconds"]), self.ner_env, prefix)
                 eseconds += more
             record["evaluate_seconds"] = round(eseconds, 1)
             if erc == 0 and metrics.exists():
@@ -557,7 +578,8 @@ class Demo:
                 status = f"evaluate failed (exit {erc})"
         else:
             status = f"no model (train exit {rc})"
-        self.results["ner"] = [r for r in self.results["ner"] if r["name"] != name] + [record]
+        with self.lock:
+            self.results["ner"] = [r for r in self.results["ner"] if r["name"] != name] + [record]
         self.step(name, status=status, seconds=round(seconds + record.get("evaluate_seconds", 0), 1),
                   note=f"test F1 {fmt(record.get('ents_f'))}, {record['stopped_by']}, last logged step "
                        f"{record['last_logged_step']}, scored {model.name}")
@@ -572,9 +594,12 @@ class Demo:
         main_runs = [(f, fr, self.seeds[0] if self.seeds else 0) for fr in FRACTIONS for f in ("elmo", "tok2vec")]
         for name, fn in steps:
             self.guarded(name, fn)
-        for features, fraction, seed in main_runs:
-            self.guarded(f"ner_{features}_{fraction}", lambda: self.ner(features, fraction, seed))
-        self.extra_seeds()
+        if self.jobs > 1:
+            self.ner_side_by_side(main_runs)
+        else:
+            for features, fraction, seed in main_runs:
+                self.guarded(f"ner_{features}_{fraction}", lambda: self.ner(features, fraction, seed))
+            self.extra_seeds()
         self.results["finished"] = True
         self.save()
         self.log("\n" + (self.out / "results.md").read_text())
@@ -592,6 +617,28 @@ class Demo:
                               f"about {need:.0f}s needed for seed {seed}'s ELMo and tok2vec runs")
                     continue
                 self.guarded(f"ner_{features}_10_s{seed}", lambda: self.ner(features, "10", seed))
+
+    def ner_side_by_side(self, main_runs: List[Tuple[str, str, int]]) -> None:
+        """--jobs N: the main runs, then the extra seeds at 10%, as one queue with N slots; whenever a run ends the
+        next starts. The main runs go longest first (most steps, then the larger fraction), so no slot waits on a long
+        run at the end.
+        An extra seed starts only if its expected time still fits before the deadline."""
+        main_runs = sorted(main_runs, key=lambda r: (-int(self.plan["ner_steps"][r[1]]), -int(r[1])))
+        extra = [(features, "10", seed) for seed in self.seeds[1:] for features in ("elmo", "tok2vec")]
+
+        def one(run: Tuple[str, str, int], optional: bool) -> None:
+            features, fraction, seed = run
+            name = ner_name(features, fraction, seed)
+            need = self.ner_need(features, fraction)
+            if optional and self.remaining() < need:
+                self.skip(name, f"{self.remaining():.0f}s left before the deadline, about {need:.0f}s needed")
+                return
+            self.guarded(name, lambda: self.ner(features, fraction, seed))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futures = [pool.submit(one, run, False) for run in main_runs] + [pool.submit(one, run, True) for run in extra]
+            for future in futures:
+                future.result()
 
     def guarded(self, name: str, fn) -> None:
         """One failing step is recorded and the next one is attempted."""
@@ -624,6 +671,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     run.add_argument("--ner-steps", default=None,
                      help="ner step budget, the same for ELMo and tok2vec: N for every fraction, or 10=N,100=M "
                           "(evaluation frequency and safety cap scale with it)")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="ner runs side by side (one GPU or CPU shared; each gets cores/jobs threads): a queue, "
+                          "longest first; 1: one after the other, the extra seeds only if the deadline allows")
     run.add_argument("--ner-scale", type=float, default=1.0, help="multiplies every ner run's step budget (and with it "
                                                                    "the evaluation frequency and safety cap)")
     args = parser.parse_args(argv)

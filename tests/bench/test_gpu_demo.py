@@ -3,6 +3,7 @@ the GPU demo's steps (pretrain, spacy train x 4, spacy evaluate x 4, report) can
 import gzip
 import importlib.util
 import json
+import os
 import random
 import subprocess
 import sys
@@ -87,7 +88,7 @@ def test_elmo_and_tok2vec_get_the_same_step_budget_and_a_cap_hit_is_recorded(tmp
     (demo.work / "elmo" / "options.json").write_text('{"lstm": {"projection_dim": 128}}')
     commands = {}
 
-    def fake_run(cmd, log, cap, env):
+    def fake_run(cmd, log, cap, env, prefix=""):
         cmd = [str(c) for c in cmd]
         if cmd[2:4] == ["spacy", "train"]:
             features = "elmo" if "ner_elmo" in cmd[4] else "tok2vec"
@@ -149,3 +150,44 @@ def test_extra_seeds_run_as_pairs_or_not_at_all(tmp_path, monkeypatch):
     assert ran == [("elmo", 1), ("tok2vec", 1)]  # seed 2 (12 s left) skipped as a pair
     assert [s["what"] for s in demo.results["skipped"]] == ["ner_elmo_10_s2", "ner_tok2vec_10_s2"]
     assert "seed 2's ELMo and tok2vec runs" in demo.results["skipped"][0]["why"]
+
+
+def test_jobs_run_ner_side_by_side_longest_first(tmp_path, monkeypatch):
+    """--jobs 2: a queue with two slots (never more at once), 100% runs first, the extra seeds after the main runs,
+    each run's output prefixed with its name and each process given its share of the cores."""
+    import threading
+    import time
+
+    module = _module()
+    args = Namespace(tiny=True, deadline=0, pretrain_seconds=0, data=str(tmp_path), work=str(tmp_path / "w"),
+                     out=str(tmp_path / "o"), device="cpu", seeds="0,1", ner_scale=1.0, jobs=2)
+    demo = module.Demo(args)
+    (demo.work / "elmo").mkdir(parents=True)
+    (demo.work / "elmo" / "weights.hdf5").write_bytes(b"")
+    (demo.work / "elmo" / "options.json").write_text('{"lstm": {"projection_dim": 16}}')
+    lock, state, started, prefixes, envs = threading.Lock(), {"now": 0, "most": 0}, [], set(), []
+
+    def fake_run(cmd, log, cap, env, prefix=""):
+        cmd = [str(c) for c in cmd]
+        if cmd[2:4] != ["spacy", "train"]:
+            return 0, 0.0, False, ""
+        with lock:
+            started.append(Path(cmd[cmd.index("--output") + 1]).name)
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        prefixes.add(prefix)
+        envs.append(env)
+        time.sleep(0.2)
+        with lock:
+            state["now"] -= 1
+        return 0, 0.2, False, "  0     4   1.00   2.00   3.00"
+
+    monkeypatch.setattr(module, "run_logged", fake_run)
+    main_runs = [(f, fr, 0) for fr in module.FRACTIONS for f in ("elmo", "tok2vec")]
+    demo.ner_side_by_side(main_runs)
+    assert state["most"] == 2
+    assert set(started[:2]) == {"ner_elmo_100", "ner_tok2vec_100"} and set(started[-2:]) == {"ner_elmo_10_s1", "ner_tok2vec_10_s1"}
+    assert {r["name"] for r in demo.results["ner"]} == set(started) and len(started) == 6
+    assert prefixes == {f"[{name}] " for name in started}
+    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    assert all(env["OMP_NUM_THREADS"] == threads for env in envs)
