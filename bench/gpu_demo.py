@@ -12,6 +12,7 @@ first), trains ner on 10% and 100% of CoNLL-2003 with ELMo features and with the
 baseline is trained just as long; a wall-clock cap per run is only a safety against a hang, recorded when it
 stops a run: SIGINT makes spaCy save model-last, model-best is kept), evaluates each on the test set
 (`spacy evaluate`), and, if the internal deadline allows, seeds 1 and 2 at 10%.
+`--jobs N` trains the ner runs N at a time (one queue, most steps first), for more steps per lease.
 Every step runs as the subprocess a user would type (echoed), and a failing step is recorded, not fatal.
 After every step it rewrites $OUT/results.json, results.md (the CPU demo's table via scripts/report.py, plus
 the biLM's tokens, tokens/s and dev perplexity) and results.png; $OUT defaults to metrics/gpu_demo/.
