@@ -622,8 +622,7 @@ class Demo:
     def ner_side_by_side(self, main_runs: List[Tuple[str, str, int]]) -> None:
         """--jobs N: the main runs, then the extra seeds at 10%, as one queue with N slots; whenever a run ends the
         next starts. The main runs go longest first (most steps, then the larger fraction), so no slot waits on a long
-        run at the end.
-        An extra seed starts only if its expected time still fits before the deadline."""
+        run at the end. An extra seed starts only if its expected time still fits before the deadline."""
         main_runs = sorted(main_runs, key=lambda r: (-int(self.plan["ner_steps"][r[1]]), -int(r[1])))
         extra = [(features, "10", seed) for seed in self.seeds[1:] for features in ("elmo", "tok2vec")]
 
