@@ -599,7 +599,7 @@ class Demo:
             self.ner_side_by_side(main_runs)
         else:
             for features, fraction, seed in main_runs:
-                self.guarded(f"ner_{features}_{fraction}", lambda: self.ner(features, fraction, seed))
+                self.guarded(ner_name(features, fraction, seed), lambda: self.ner(features, fraction, seed))
             self.extra_seeds()
         self.results["finished"] = True
         self.save()
@@ -614,10 +614,10 @@ class Demo:
             fits = self.remaining() >= need
             for features in ("elmo", "tok2vec"):
                 if not fits:
-                    self.skip(f"ner_{features}_10_s{seed}", f"{self.remaining():.0f}s left before the deadline, "
+                    self.skip(ner_name(features, "10", seed), f"{self.remaining():.0f}s left before the deadline, "
                               f"about {need:.0f}s needed for seed {seed}'s ELMo and tok2vec runs")
                     continue
-                self.guarded(f"ner_{features}_10_s{seed}", lambda: self.ner(features, "10", seed))
+                self.guarded(ner_name(features, "10", seed), lambda: self.ner(features, "10", seed))
 
     def ner_side_by_side(self, main_runs: List[Tuple[str, str, int]]) -> None:
         """--jobs N: the main runs, then the extra seeds at 10%, as one queue with N slots; whenever a run ends the
