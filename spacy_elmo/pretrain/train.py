@@ -7,6 +7,7 @@ the start of every step from (seed, step, rank). So a checkpoint needs only the 
 (and gradient scaler) state and those counters to continue exactly where it stopped, plus the weights of
 the best dev evaluation so far (what training.export = "best" exports at the end)."""
 import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -119,6 +120,22 @@ def deterministic_algorithms(enabled: bool) -> Iterator[None]:
         determinism.fill_uninitialized_memory = before[2]
 
 
+def dev_digest(sentences: List[List[str]]) -> str:
+    """A fingerprint of the dev sentences, stored with each evaluation: only evaluations on the same text compare."""
+    digest = hashlib.sha256()
+    for sentence in sentences:
+        digest.update(json.dumps(sentence, ensure_ascii=False).encode("utf8"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+def same_dev_set(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    """Were two evaluations made on the same dev text? Checkpoints from before the fingerprint have only n_targets."""
+    if "dev_digest" in a and "dev_digest" in b:
+        return a["dev_digest"] == b["dev_digest"]
+    return a.get("n_targets") == b.get("n_targets")
+
+
 def _fmt_time(seconds: float) -> str:
     seconds = int(max(0, seconds))
     h, rem = divmod(seconds, 3600)
@@ -155,6 +172,7 @@ class Run:
         self.best: Optional[Dict[str, Any]] = None
         self.best_weights: Optional[Dict[str, torch.Tensor]] = None
         self.dev_sentences: List[List[str]] = []
+        self.dev_digest = ""
         self.dev_batches: List[List[List[str]]] = []
         self._signalled: Optional[int] = None  # SIGINT/SIGTERM received while training steps run
         self._in_loop = False
@@ -350,6 +368,7 @@ class Run:
         self.say(f"Dev corpus {dev}: {len(sentences):,} sentences used; skipped {stats['blank']:,} blank and "
                  f"{stats['undecodable']:,} undecodable line(s)")
         self.dev_sentences = sentences
+        self.dev_digest = dev_digest(sentences)
         return list(batches_by_tokens(sentences, self.T.batch_tokens, seed=0, buffer_size=max(1, len(sentences)), shuffle=False))
 
     def _build_data(self, resuming: bool) -> None:
@@ -648,6 +667,8 @@ class Run:
             "perplexity": math.exp((f + b) / (2 * n)),
             "loss": (f + b) / (2 * n),
             "n_targets": int(n),
+            "dev_sentences": len(self.dev_sentences),
+            "dev_digest": self.dev_digest,
         }
 
     def _record_eval(self, model: LanguageModel) -> None:
@@ -655,6 +676,13 @@ class Run:
         if result is None:
             return
         self.history.append(result)
+        if self.best is not None and not same_dev_set(self.best, result):
+            # e.g. --resume with another paths.dev or corpus.dev_max_sentences: perplexities on different text do not
+            # compare, so the best so far must not win (or lose) against this one on numbers alone
+            self.say(f"  The dev set differs from the one of the best evaluation so far (step {self.best['step']}, "
+                     f"{self.best.get('dev_sentences', '?')} sentences, now {result['dev_sentences']}): "
+                     "the best restarts from this evaluation.")
+            self.best = None
         if self.best is None or result["perplexity"] < self.best["perplexity"]:
             self.best = dict(result)
             if self.ctx.is_main:  # a copy, not a view: training goes on updating the model in place

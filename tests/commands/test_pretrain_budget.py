@@ -89,6 +89,26 @@ def test_export_best_keeps_the_best_dev_weights_through_resume(corpus, tmp_path)
         assert torch.equal(tensor, final["bilm." + name]), name
 
 
+def test_a_dev_set_changed_on_resume_restarts_the_best(corpus, tmp_path, capsys):
+    """Perplexities on different dev text do not compare: after --resume with more dev sentences, the best (and so
+    the export) comes only from evaluations on the new dev set, even where an old one's number is lower."""
+    common = ["--training.eval_every", 4, "--training.checkpoint_every", 4, "--training.log_every", 4]
+    out = tmp_path / "run"
+    assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 12, "--corpus.dev_max_sentences", 10, *common)) == 0
+    assert _metrics(out)["best_dev"]["step"] == 12
+    capsys.readouterr()
+    # a learning rate far too high: on the old dev set step 12 would stay the best
+    assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 16, "--corpus.dev_max_sentences", 40, *common,
+                                  "--training.learning_rate", 0.2), "--resume") == 0
+    assert "The dev set differs from the one of the best evaluation so far (step 12, 10 sentences, now 40)" in capsys.readouterr().out
+    metrics = _metrics(out)
+    history = metrics["history"]
+    assert [h["dev_sentences"] for h in history] == [10, 10, 10, 10, 40]
+    assert history[3]["perplexity"] < history[4]["perplexity"]  # the old number would have won
+    assert metrics["best_dev"] == metrics["dev"] == history[4] and metrics["exported"]["step"] == 16
+    assert history[4]["dev_digest"] != history[3]["dev_digest"] == history[0]["dev_digest"]
+
+
 def test_export_best_without_a_dev_set_exports_the_last_step(corpus, tmp_path):
     out = tmp_path / "nodev"
     assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 3, "--paths.dev", "null",
