@@ -683,6 +683,8 @@ class Run:
                      f"{self.best.get('dev_sentences', '?')} sentences, now {result['dev_sentences']}): "
                      "the best restarts from this evaluation.")
             self.best = None
+            # it was the old dev set's, and a resumed run has no training counts to recompute it
+            self.extra_metrics.pop("unigram_perplexity", None)
         if self.best is None or result["perplexity"] < self.best["perplexity"]:
             self.best = dict(result)
             if self.ctx.is_main:  # a copy, not a view: training goes on updating the model in place

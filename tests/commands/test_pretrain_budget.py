@@ -95,7 +95,7 @@ def test_a_dev_set_changed_on_resume_restarts_the_best(corpus, tmp_path, capsys)
     common = ["--training.eval_every", 4, "--training.checkpoint_every", 4, "--training.log_every", 4]
     out = tmp_path / "run"
     assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 12, "--corpus.dev_max_sentences", 10, *common)) == 0
-    assert _metrics(out)["best_dev"]["step"] == 12
+    assert _metrics(out)["best_dev"]["step"] == 12 and _metrics(out)["unigram_perplexity"] > 0
     capsys.readouterr()
     # a learning rate far too high: on the old dev set step 12 would stay the best
     assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 16, "--corpus.dev_max_sentences", 40, *common,
@@ -107,6 +107,7 @@ def test_a_dev_set_changed_on_resume_restarts_the_best(corpus, tmp_path, capsys)
     assert history[3]["perplexity"] < history[4]["perplexity"]  # the old number would have won
     assert metrics["best_dev"] == metrics["dev"] == history[4] and metrics["exported"]["step"] == 16
     assert history[4]["dev_digest"] != history[3]["dev_digest"] == history[0]["dev_digest"]
+    assert "unigram_perplexity" not in metrics  # it was the first dev set's
 
 
 def test_export_best_without_a_dev_set_exports_the_last_step(corpus, tmp_path):
