@@ -3,6 +3,8 @@ import json
 from pathlib import Path
 from typing import List, Optional, Union
 
+from .dev_set import on_last_dev_set
+
 
 def plot_training_curve(log_path: Union[str, Path], metrics_path: Union[str, Path], output: Union[str, Path]) -> Optional[str]:
     """Returns None on success, else a message saying why no plot was written."""
@@ -24,6 +26,10 @@ def plot_training_curve(log_path: Union[str, Path], metrics_path: Union[str, Pat
     history = []
     if Path(metrics_path).is_file():
         history = json.loads(Path(metrics_path).read_text(encoding="utf8")).get("history", [])
+    # after a --resume with another dev set, the earlier perplexities are on other text: only the last set's are drawn
+    shown = on_last_dev_set(history)
+    left_out = len(history) - len(shown)
+    history = shown
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     if train:
         ax1.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
@@ -40,7 +46,7 @@ def plot_training_curve(log_path: Union[str, Path], metrics_path: Union[str, Pat
         ax2.legend()
     ax2.set_xlabel("step")
     ax2.set_ylabel("dev perplexity (full softmax)")
-    ax2.set_title("held-out perplexity")
+    ax2.set_title("held-out perplexity" + (f" ({left_out} on an earlier dev set not shown)" if left_out else ""))
     fig.tight_layout()
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(str(output), dpi=90)

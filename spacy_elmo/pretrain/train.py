@@ -7,7 +7,6 @@ the start of every step from (seed, step, rank). So a checkpoint needs only the 
 (and gradient scaler) state and those counters to continue exactly where it stopped, plus the weights of
 the best dev evaluation so far (what training.export = "best" exports at the end)."""
 import dataclasses
-import hashlib
 import itertools
 import json
 import math
@@ -31,6 +30,7 @@ from ..bilm.weights import WeightFileError, check_weight_file, load_weights
 from . import checkpoint as ckpt
 from .config import RESUMABLE_CHANGES, Config, Settings, TrainingSettings, architecture_settings, flat, with_defaults
 from .corpus import Corpus, batches_by_tokens, corpus_files, take
+from .dev_set import dev_digest, same_dev_set
 from .distributed import DistContext, setup, teardown
 from .export import EXPORTED_FILES, export_pretrained
 from .schedule import budget_progress, learning_rate
@@ -118,22 +118,6 @@ def deterministic_algorithms(enabled: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
         determinism.fill_uninitialized_memory = before[2]
-
-
-def dev_digest(sentences: List[List[str]]) -> str:
-    """A fingerprint of the dev sentences, stored with each evaluation: only evaluations on the same text compare."""
-    digest = hashlib.sha256()
-    for sentence in sentences:
-        digest.update(json.dumps(sentence, ensure_ascii=False).encode("utf8"))
-        digest.update(b"\n")
-    return digest.hexdigest()[:16]
-
-
-def same_dev_set(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
-    """Were two evaluations made on the same dev text? Checkpoints from before the fingerprint have only n_targets."""
-    if "dev_digest" in a and "dev_digest" in b:
-        return a["dev_digest"] == b["dev_digest"]
-    return a.get("n_targets") == b.get("n_targets")
 
 
 def _fmt_time(seconds: float) -> str:
