@@ -821,7 +821,12 @@ class Run:
         self.ctx = setup(self.gpu_id)
         restore_handlers = self._catch_stop_signals()
         try:
-            return self._run()
+            result = self._run()
+            # Every rank leaves together: rank 0 still exports when the others are done, and a rank that tore down its
+            # gloo group meanwhile once aborted at exit ("terminate called without an active exception", a CI run of
+            # test_two_processes_with_gloo_give_the_same_loss_curve_shape). Not on errors: a failed rank never arrives.
+            self.ctx.barrier()
+            return result
         finally:
             restore_handlers()
             teardown(self.ctx)
