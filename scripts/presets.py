@@ -12,6 +12,10 @@ those per CoNLL-2003 training fraction; the report gives their mean and how many
 0 included, trains both ELMo and tok2vec; all the size's trainings run as one queue, two at a time on CPU, longest
 first (scripts/run.py train-all), so that they cost about half their serial time on a 2-core CPU and each trains beside one other. `stock_train` gives spaCy's stock ner config (`spacy init config --pipeline ner
 --optimize efficiency`; its own loop: patience 1600, eval every 200, cap 20,000) the baseline's loop settings.
+`sentiment_stock_seeds` lists the sentiment training sets (and seeds) also trained with spaCy's stock textcat
+config (`spacy init config --pipeline textcat --optimize efficiency`: a bag of words, TextCatBOW), with
+`sentiment_stock_train`'s loop (the sentiment loop's patience, evaluations and cap; its own batcher and optimizer),
+so that the report can say where both sentiment models stand against what spaCy gives without either.
 Domain adaptation (`adapt`: prepare_adapt_corpus.py's options, None for a size without it; `adapt_train`:
 overrides of configs/pretrain_adapt.cfg) continues the size's biLM on the words of CoNLL-2003's training
 sentences with `pretrain --init-from`. `ner_bilm` says which biLM ner's ELMo side reads: "adapted" (general
@@ -41,6 +45,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "ner_seeds": {"10": [0, 1], "25": [0], "100": [0]},
         "sentiment_features": ["tok2vec"],
         "stock_train": None,
+        "sentiment_stock_seeds": {},
+        "sentiment_stock_train": None,
         # adaptation is tested on its own (tests/commands/test_pretrain_init_from.py); ci stays short
         "adapt": None,
         "adapt_train": [],
@@ -69,6 +75,9 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "ner_seeds": {"10": [0, 1, 2], "25": [0, 1, 2], "100": [0, 1, 2]},
         # the baseline's loop (above), so that only the stock model and its optimizer schedule differ
         "stock_train": ["--training.max_steps", "5000", "--training.eval_frequency", "250", "--training.patience", "500"],
+        # the seeds of the sentiment comparison; a bag of words trains in 20-40 s at 10%, about a minute at 100%
+        "sentiment_stock_seeds": {"10": [0, 1, 2], "100": [0]},
+        "sentiment_stock_train": ["--training.eval_frequency", "25", "--training.patience", "200", "--training.max_steps", "3000"],
         "adapt": ["--dev-fraction", "0.05"],
         "adapt_train": [],  # configs/pretrain_adapt.cfg as it is: 400k tokens, about 2 passes over the 193k words
         # ner minus tok2vec on the news biLM / on the adapted one, 3 seeds each, with the biLMs of the demo of 19050e4
@@ -92,6 +101,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "sentiment_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
         "ner_seeds": {"10": [0, 1, 2], "25": [0, 1, 2], "100": [0, 1, 2]},
         "stock_train": ["--training.max_steps", "20000", "--training.eval_frequency", "500", "--training.patience", "2500"],
+        "sentiment_stock_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
+        "sentiment_stock_train": ["--training.eval_frequency", "50", "--training.patience", "1000", "--training.max_steps", "20000"],
         "adapt": ["--dev-fraction", "0.05"],
         "adapt_train": ["--training.max_tokens", "2000000"],
         "ner_bilm": "adapted",

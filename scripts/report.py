@@ -2,7 +2,8 @@
 (table) and metrics/results.png (chart). ner and sentiment scores are the mean over the seeds of the size's preset
 (ner_seeds, sentiment_seeds, unadapted_seeds), with a per-seed table that says in how many seeds ELMo is ahead. Where
 the size's ner reads the adapted biLM (presets' ner_bilm), the ner on the biLM before adaptation is compared with
-tok2vec and with the adapted biLM's ner of the same seeds (what each stage gives)."""
+tok2vec and with the adapted biLM's ner of the same seeds (what each stage gives). spaCy's stock efficiency configs
+(ner at 10%; textcat on sentiment, sentiment_stock_seeds) place the baselines."""
 import json
 import platform
 import sys
@@ -140,6 +141,37 @@ def sentiment_runs(size: str) -> Tuple[Dict[str, List[int]], List[str]]:
     return PRESETS[size]["sentiment_seeds"], list(PRESETS[size].get("sentiment_features", ["elmo", "tok2vec"]))
 
 
+def sentiment_stock_runs(size: str) -> Dict[str, List[int]]:
+    """The seeds of spaCy's stock textcat on sentiment per training set, as the size's preset lists them (none for a
+    size without a preset, or without the stock comparison)."""
+    listed = PRESETS[size].get("sentiment_stock_seeds", {}) if size in PRESETS else {}
+    return {fraction: list(seeds) for fraction, seeds in listed.items() if seeds}
+
+
+def sentiment_stock_table(metrics_dir: Path, size: str, sentiment_scores: Dict[str, SeedScores]) -> List[str]:
+    """Both sentiment models against spaCy's stock `--pipeline textcat --optimize efficiency` (a bag of words) on the
+    same training sets: where the comparison stands against what spaCy gives without ELMo or a tok2vec. Means over
+    the stock's seeds, beside the comparison's means (the same seeds where the preset lists the same)."""
+    stock_seeds = sentiment_stock_runs(size)
+    if not stock_seeds:
+        return []
+    lines = ["", "Both sentiment models against spaCy's stock `spacy init config --pipeline textcat --optimize efficiency` "
+             "(a bag of words, TextCatBOW; its own batcher and optimizer; the size's sentiment patience and cap), same data:",
+             "", "| sentiment (accuracy) | ELMo features | tok2vec baseline | spaCy stock efficiency config | "
+             "stock per seed | stock's best / last step (stopped by), time |", "| --- | ---: | ---: | ---: | --- | --- |"]
+    for fraction, seeds in stock_seeds.items():
+        stock = [load(metrics_dir, run_name("sentiment", "stock", fraction, seed)) for seed in seeds]
+        scores = sentiment_scores.get(fraction)
+        elmo, base = scores.means() if scores else (None, None)
+        n = len(seeds)
+        label = f"{fraction}% of train" + (f", mean of {n} seeds" if n > 1 else "")
+        per_seed = " / ".join(f"{pct(m.get('cats_micro_f'))} (seed {seed})" for seed, m in zip(seeds, stock))
+        steps = "; ".join(steps_cell(m) for m in stock)
+        lines.append(f"| {label} | {pct(elmo)} | {pct(base)} | {pct(mean([m.get('cats_micro_f') for m in stock]))} | "
+                     f"{per_seed} | {steps} |")
+    return lines
+
+
 def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.Option("demo", "--size"),
          elmo_dir: Path = typer.Option(Path("training/elmo"), "--elmo-dir"),
          # Annotated, so a direct call (tests, bench/gpu_demo.py) gets plain defaults, not typer's OptionInfo
@@ -241,6 +273,7 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
                   f"{pct(ours.get('ents_f'))} | {steps_cell(ours)} |",
                   f"| spaCy stock efficiency config | {pct(stock.get('ents_f'))} | {steps_cell(stock)} |",
                   f"| baseline minus stock | {diff(ours.get('ents_f'), stock.get('ents_f'))} | |"]
+    lines += sentiment_stock_table(metrics_dir, size, sentiment_scores)
     (metrics_dir / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     try:

@@ -68,6 +68,30 @@ def test_report_sentiment_seeds_training_steps_and_stock_baseline(tmp_path):
     assert "| sentiment, 10% of train (accuracy, mean of 3 seeds) | n/a | 70.00 | n/a |" in (tmp_path / "results.md").read_text()
 
 
+def test_report_places_both_sentiment_models_against_spacys_stock_textcat(tmp_path):
+    """demo: the stock bag-of-words textcat on sentiment, its mean over its seeds beside both models' means, each seed's
+    accuracy and training steps; a missing stock seed gives no mean (a mean over fewer seeds than listed would mislead)."""
+    accuracy = {("elmo", "10"): [0.64, 0.65, 0.66], ("tok2vec", "10"): [0.66, 0.65, 0.67],
+                ("elmo", "100"): [0.72], ("tok2vec", "100"): [0.71]}
+    write_seed_metrics(tmp_path, "sentiment", "cats_micro_f", accuracy, lambda seed: summary(150, 350, "patience", 45))
+    for name, value, best in (("sentiment_stock_10", 0.65, 800), ("sentiment_stock_10_seed1", 0.66, 750),
+                              ("sentiment_stock_10_seed2", 0.67, 325), ("sentiment_stock_100", 0.745, 1025)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"cats_micro_f": value, "training": summary(best, best + 200, "patience", 30)}))
+    load_script("report").main(tmp_path, size="demo", elmo_dir=tmp_path / "no-elmo")
+    table = (tmp_path / "results.md").read_text()
+    assert "spaCy's stock `spacy init config --pipeline textcat --optimize efficiency` (a bag of words" in table
+    assert ("| 10% of train, mean of 3 seeds | 65.00 | 66.00 | 66.00 | 65.00 (seed 0) / 66.00 (seed 1) / 67.00 (seed 2) | "
+            "800 / 1000 (patience), 30 s; 750 / 950 (patience), 30 s; 325 / 525 (patience), 30 s |") in table
+    assert "| 100% of train | 72.00 | 71.00 | 74.50 | 74.50 (seed 0) | 1025 / 1225 (patience), 30 s |" in table
+    (tmp_path / "sentiment_stock_10_seed2.json").unlink()
+    load_script("report").main(tmp_path, size="demo", elmo_dir=tmp_path / "no-elmo")
+    assert "| 10% of train, mean of 3 seeds | 65.00 | 66.00 | n/a | 65.00 (seed 0) / 66.00 (seed 1) / n/a (seed 2) |" in (
+        tmp_path / "results.md").read_text()
+    # ci trains no stock sentiment: no such table
+    load_script("report").main(tmp_path, size="ci", elmo_dir=tmp_path / "no-elmo")
+    assert "--pipeline textcat" not in (tmp_path / "results.md").read_text()
+
+
 def test_report_reads_only_the_sentiment_runs_of_the_preset(tmp_path):
     """ci trains sentiment with tok2vec alone: an ELMo metrics file left by an earlier preset is not reported."""
     (tmp_path / "sentiment_tok2vec_10.json").write_text(json.dumps({"cats_micro_f": 0.6, "training": summary(20, 20, "max_steps", 8)}))

@@ -111,7 +111,7 @@ def test_the_queue_holds_every_run_longest_first_and_each_comparison_has_both_si
         queue = run.longest_first(list(run.runs(size)))
         assert sorted(queue) == sorted(run.runs(size)) and len(set(queue)) == len(queue)
     demo = run.longest_first(list(run.runs("demo")))
-    assert demo[0][:3] == ("ner", "elmo", "100") and demo[-1][:3] == ("sentiment", "tok2vec", "10")
+    assert demo[0][:3] == ("ner", "elmo", "100") and demo[-1][:3] == ("sentiment", "stock", "10")
     assert ("ner", "10", 0) in run.comparisons("ci") and ("textcat", "100", 0) in run.comparisons("ci")
     assert not any(task == "sentiment" for task, _, _ in run.comparisons("ci"))  # ci's sentiment: tok2vec only
     assert [run.run_name("ner", f, "10") for f in run.COMPARED_FEATURES] == ["ner_elmo_10", "ner_tok2vec_10"]
@@ -141,7 +141,7 @@ def test_each_run_reads_the_bilm_of_its_stage(monkeypatch):
     assert overrides == {("ner", "elmo"): None, ("ner", "tok2vec"): None, ("ner", "stock"): None,
                          ("ner", "unadapted"): "assets/elmo/original", ("textcat", "elmo"): "assets/elmo/original",
                          ("textcat", "tok2vec"): None, ("sentiment", "elmo"): "assets/elmo/original",
-                         ("sentiment", "tok2vec"): None}
+                         ("sentiment", "tok2vec"): None, ("sentiment", "stock"): None}
     with pytest.raises(SystemExit, match="No pipeline ner unadapted 10"):
         run.train_commands("ner", "unadapted", "10", "ci")
     monkeypatch.setitem(run.preset("demo"), "ner_bilm", "adaptd")
