@@ -79,12 +79,13 @@ TASK_TRAIN_PRESET = {"ner": "ner", "textcat": "textcat_train", "sentiment": "sen
 # 10%; sentiment (textcat: a bag of words) at the sentiment comparison's training sets and seeds.
 STOCK_PIPELINE = {"ner": "ner", "sentiment": "textcat"}
 STOCK_TRAIN_PRESET = {"ner": "stock_train", "sentiment": "sentiment_stock_train"}
+Run = Tuple[str, str, str, int]  # (task, features, fraction, seed)
+COMPARED_FEATURES = ("elmo", "tok2vec")  # the two sides of each comparison the report makes
 
 
 def stock_init(task: str) -> List[str]:
+    """`spacy init config` options of the task's stock efficiency pipeline."""
     return ["--lang", "en", "--pipeline", STOCK_PIPELINE[task], "--optimize", "efficiency"]
-Run = Tuple[str, str, str, int]  # (task, features, fraction, seed)
-COMPARED_FEATURES = ("elmo", "tok2vec")  # the two sides of each comparison the report makes
 
 
 def sh(args: List[str]) -> None:
