@@ -1,4 +1,4 @@
-"""Size presets of the project: `ci` (tiny slices, minutes), `demo` (2-core CPU, 91.7 minutes measured, trainings to patience, two at a time), `full` (GPU).
+"""Size presets of the project: `ci` (tiny slices, minutes), `demo` (2-core CPU, 91.3 minutes measured, trainings to patience, two at a time), `full` (GPU).
 
 Every step of scripts/run.py reads its settings from here; project.yml has one workflow per size
 (`spacy project run ci|demo|full`) whose commands pass their size explicitly and keep their files
