@@ -15,7 +15,8 @@ import numpy
 import typer
 
 from ..bilm.precision import PRECISIONS
-from ..cli import app
+from .app import app
+from .errors import VERBOSE_ENV, friendly_errors
 
 MODES = ("all", "top", "average")
 
@@ -154,19 +155,15 @@ def embed_cli(
     batch_size: int = typer.Option(64, "--batch-size", help="Sentences per biLM batch"),
     spacy_model: Optional[str] = typer.Option(None, "--spacy", help="Tokenize with this spaCy pipeline or language code"),
     precision: str = typer.Option("float32", "--precision", help="biLM inference precision: float32 (exact), bfloat16 or int8"),
+    verbose: bool = typer.Option(False, "--verbose", help=f"Show the traceback of an error (or set {VERBOSE_ENV}=1)"),
 ) -> None:
     """Embed every line of INPUT with ELMo into OUTPUT.hdf5 (AllenNLP `elmo` command layout)."""
     chosen = [m for m, flag in zip(MODES, (all_layers, top, average)) if flag]
     if len(chosen) > 1:
         raise typer.BadParameter("choose at most one of --all, --top, --average")
-    from ..loading import ElmoWeightsError
-
     if not Path(input_file).is_file():
         raise typer.BadParameter(f"input file not found: {input_file}")
-    try:
+    with friendly_errors(verbose):
         n = embed_file(weights_dir, input_file, output_file, chosen[0] if chosen else "all", batch_size, spacy_model,
                        precision=precision)
-    except (ElmoWeightsError, EmbedError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise typer.Exit(1)
     print(f"wrote {n} entries to {output_file}", file=sys.stderr)
