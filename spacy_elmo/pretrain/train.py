@@ -32,25 +32,14 @@ from .config import RESUMABLE_CHANGES, Config, Settings, TrainingSettings, archi
 from .corpus import Corpus, batches_by_tokens, corpus_files, take
 from .dev_set import dev_digest, same_dev_set
 from .distributed import DistContext, setup, teardown
+from .errors import NonFiniteLossError, PretrainError, PretrainInterrupted
 from .export import EXPORTED_FILES, export_pretrained
+from .output import OutputLock
 from .schedule import budget_progress, learning_rate
 from .training_bilm import TrainingBiLM
 from .vocab import Vocab, build_vocab
 
 PathLike = Union[str, Path]
-
-
-class PretrainError(RuntimeError):
-    """A problem the user can fix (bad config, diverged training, missing corpus): shown without traceback."""
-
-
-class NonFiniteLossError(PretrainError):
-    pass
-
-
-class PretrainInterrupted(PretrainError):
-    """SIGINT or SIGTERM during training: a checkpoint of the last finished step was saved."""
-    exit_code = 130
 
 
 class LanguageModel(nn.Module):
@@ -170,6 +159,7 @@ class Run:
         self._bilm: Optional[BiLM] = None
         self._lr = self.T.learning_rate  # the last step's rate (training.lr_schedule)
         self._bilm_frozen = False  # training.freeze_bilm_steps: requires_grad is off on the biLM's parameters
+        self._lock = OutputLock(self.output)  # one run at a time writes into output_dir
 
     # ---- output -------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -286,6 +276,8 @@ class Run:
         for a fresh run. Returns whether this run resumes a checkpoint."""
         self._check_paths()
         self.output.mkdir(parents=True, exist_ok=True)
+        if self.ctx.is_main:
+            self._lock.acquire()  # before anything in the folder is read or written
         has_checkpoint = ckpt.checkpoint_path(self.output).is_file()
         if has_checkpoint and not self.resume:
             raise PretrainError(f"{self.output} already holds a checkpoint: pass --resume to continue it, or choose another --output.")
@@ -828,6 +820,7 @@ class Run:
             self.ctx.barrier()
             return result
         finally:
+            self._lock.release()
             restore_handlers()
             teardown(self.ctx)
 

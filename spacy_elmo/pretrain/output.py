@@ -1,0 +1,83 @@
+"""The output folder of a pretraining run: one writer at a time, and nothing replaced that the user did not
+ask to replace.
+
+The lock is an flock on DIR/.pretrain.lock held for the run's life. The OS drops it when the process
+ends, however it ends, so a killed run never blocks the next one; the file itself is removed by the run
+that holds the lock when it finishes."""
+import errno
+import os
+from pathlib import Path
+from typing import List, Optional, Union
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the run goes on without the guard
+    fcntl = None  # type: ignore[assignment]
+
+from .errors import PretrainError
+
+LOCK_NAME = ".pretrain.lock"
+
+
+class OutputLock:
+    """An exclusive lock on an output folder; acquire() refuses with the holder's process id."""
+
+    def __init__(self, directory: Union[str, Path]) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / LOCK_NAME
+        self._fd: Optional[int] = None
+
+    def acquire(self) -> None:
+        if fcntl is None or self._fd is not None:
+            return
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                os.close(fd)
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                raise PretrainError(
+                    f"{self.directory} is being written by another pretraining run ({self._holder()}): one run "
+                    "at a time per --output. Wait for it to finish (or stop it), or choose another --output."
+                ) from None
+            # The holder before us may have removed the file between our open and our flock: then we hold a
+            # lock on a file nobody else can find, and must lock the one that is there now.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._fd = fd
+
+    def _holder(self) -> str:
+        try:
+            pid = self.path.read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            pid = ""
+        return f"process {pid}" if pid.isdigit() else "a process that has just started"
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink()  # while still holding the lock: see acquire()
+        except OSError:
+            pass
+        os.close(self._fd)  # closing drops the flock
+        self._fd = None
+
+    def __enter__(self) -> "OutputLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+__all__ = ["OutputLock", "LOCK_NAME"]
