@@ -1,6 +1,5 @@
 """AllenNLP 2.10.1's `_ElmoBiLm` as a reference for bench_bilm.py, in its own venv under the user cache.
-
-    python bench/allennlp_reference.py [--model small|full] [--venv DIR] [--python PATH]
+`python bench/bench_bilm.py --compare-allennlp` uses it: parity per layer and precision, then the speed ratio.
 
 On first use it builds the venv (a few minutes; later runs reuse it):
   ~/.cache/spacy-elmo-bench/allennlp-venv   ($SPACY_ELMO_BENCH_CACHE replaces ~/.cache/spacy-elmo-bench)
@@ -14,10 +13,8 @@ torchvision is not installed: the worker puts an empty module in its place (only
 
 The reference runs in a subprocess of that venv's python (bench/_allennlp_worker.py), on the same weight files
 and token lists, with the same torch thread count, timed the way bench_bilm.py times the project's biLM.
-Run as a script, this builds the venv if needed and checks parity: AllenNLP's layer outputs against
-load_bilm(precision=...) for every precision, on random weights written with save_bilm.
+This module is a library of bench_bilm.py and imports nothing from it (no import cycle).
 """
-import argparse
 import json
 import os
 import shutil
@@ -170,39 +167,3 @@ PARITY_SENTENCES = [
     ["naïve", "café", "Zürich", "東京", "😀", "x" * 60],
     ["1,234.56", "$", "100", "%", "--", "...", "(", ")", "U.S.", "e-mail"],
 ]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=["small", "full"], default="small")
-    parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="where the AllenNLP venv lives")
-    parser.add_argument("--python", type=Path, help="an existing python with allennlp 2.10.1 (skips the venv)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = parser.parse_args()
-    import torch
-
-    sys.path.insert(0, str(HERE))
-    from bench_bilm import MODELS, write_random_bilm
-
-    from spacy_elmo import load_bilm
-    from spacy_elmo.bilm.precision import PRECISIONS, unsupported_reason
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    python = args.python or ensure_venv(args.venv)
-    with tempfile.TemporaryDirectory() as tmp:
-        options_file, weight_file = write_random_bilm(MODELS[args.model], tmp)
-        reference = run_reference(python, options_file, weight_file, torch.get_num_threads(), parity_sentences=PARITY_SENTENCES)
-        print(f"AllenNLP {reference['allennlp']} (torch {reference['torch']}) vs spacy_elmo, model={args.model}, "
-              f"{len(PARITY_SENTENCES)} sentences in one batch, fresh state")
-        print(f"max |activation| {max(float(abs(a).max()) for a in reference['parity']):.2f}")
-        for precision in PRECISIONS:
-            if unsupported_reason(precision, torch.device("cpu")):
-                print(f"{precision:>9}: skipped ({unsupported_reason(precision, torch.device('cpu'))})")
-                continue
-            ours = load_bilm(options_file, weight_file, precision=precision).embed_sentences(PARITY_SENTENCES, batch_size=len(PARITY_SENTENCES))
-            print(f"{precision:>9}: {format_comparison(compare_layers(ours, reference['parity']))}")
-
-
-if __name__ == "__main__":
-    main()
