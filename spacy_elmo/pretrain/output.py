@@ -15,8 +15,23 @@ except ImportError:  # Windows: no flock; the run goes on without the guard
     fcntl = None  # type: ignore[assignment]
 
 from .errors import PretrainError
+from .export import EXPORTED_FILES
 
 LOCK_NAME = ".pretrain.lock"
+# Everything a run writes into --output besides its checkpoint: a fresh run replaces none of them unasked.
+RUN_OUTPUTS = (*EXPORTED_FILES, "config.cfg", "metrics.json", "log.jsonl", "training_curve.png")
+
+
+def refuse_to_replace(directory: Union[str, Path], overwrite: bool) -> None:
+    """A fresh run (no checkpoint to continue) writes RUN_OUTPUTS. Any of them already there is not this run's:
+    published weights placed where README says, or an earlier run's record, so it is replaced only on request."""
+    directory = Path(directory)
+    existing = [name for name in RUN_OUTPUTS if (directory / name).exists()]
+    if existing and not overwrite:
+        raise PretrainError(
+            f"{directory} already holds {', '.join(existing)} and no checkpoint of a run to resume, so a new run "
+            "would replace them. Choose another --output, or pass --overwrite to replace them."
+        )
 
 
 class OutputLock:
@@ -80,4 +95,4 @@ class OutputLock:
         self.release()
 
 
-__all__ = ["OutputLock", "LOCK_NAME"]
+__all__ = ["OutputLock", "LOCK_NAME", "RUN_OUTPUTS", "refuse_to_replace"]

@@ -33,8 +33,8 @@ from .corpus import Corpus, batches_by_tokens, corpus_files, take
 from .dev_set import dev_digest, same_dev_set
 from .distributed import DistContext, setup, teardown
 from .errors import NonFiniteLossError, PretrainError, PretrainInterrupted
-from .export import EXPORTED_FILES, export_pretrained
-from .output import OutputLock
+from .export import export_pretrained
+from .output import OutputLock, refuse_to_replace
 from .schedule import budget_progress, learning_rate
 from .training_bilm import TrainingBiLM
 from .vocab import Vocab, build_vocab
@@ -283,7 +283,7 @@ class Run:
             raise PretrainError(f"{self.output} already holds a checkpoint: pass --resume to continue it, or choose another --output.")
         resuming = self.resume and has_checkpoint
         if not resuming:
-            self._refuse_to_replace_exported_files()
+            refuse_to_replace(self.output, self.overwrite)
         if self.resume and not has_checkpoint:
             self.say(f"--resume: no checkpoint in {self.output} yet; starting from scratch.")
         self._apply_init_from(resuming)
@@ -293,17 +293,6 @@ class Run:
                 (self.output / "log.jsonl").unlink(missing_ok=True)
                 self._write_config()  # on --resume, only once the checkpoint has accepted this config
         return resuming
-
-    def _refuse_to_replace_exported_files(self) -> None:
-        """A fresh run writes vocab.txt at once and options.json + weights.hdf5 at the end. Without a
-        checkpoint those files are not this tool's run to continue: they may be published weights placed
-        where README says (training/elmo), so they are replaced only when the user says so."""
-        existing = [name for name in EXPORTED_FILES if (self.output / name).exists()]
-        if existing and not self.overwrite:
-            raise PretrainError(
-                f"{self.output} already holds {', '.join(existing)} and no checkpoint of a run to resume, so a new "
-                "run would replace them. Choose another --output, or pass --overwrite to replace them."
-            )
 
     def _corpus(self, path: PathLike) -> Corpus:
         c = self.settings.corpus

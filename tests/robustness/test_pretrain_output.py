@@ -47,3 +47,19 @@ def test_pretrain_overwrite_flag_replaces_them(corpus, tmp_path):
     assert run_cli(*pretrain_args(corpus, out, *QUICK, "--overwrite")) == 0
     assert all((out / name).read_bytes() != content for name, content in before.items())
     assert (out / "checkpoint.pt").is_file()
+
+
+@pytest.mark.parametrize("name", ["config.cfg", "metrics.json", "log.jsonl", "training_curve.png"])
+def test_pretrain_refuses_to_replace_any_file_it_would_write(corpus, tmp_path, capsys, name):
+    """Not only the biLM: a user's config, metrics, log or chart in --output is not replaced by a fresh run."""
+    out = tmp_path / "elmo"
+    out.mkdir()
+    (out / name).write_text("mine\n", encoding="utf8")
+    assert run_cli(*pretrain_args(corpus, out, *QUICK)) == 1
+    captured = capsys.readouterr()
+    text = " ".join((captured.out + captured.err).split())
+    assert f"already holds {name}" in text and "--overwrite" in text and "another --output" in text
+    assert (out / name).read_text(encoding="utf8") == "mine\n"
+    assert [p.name for p in out.iterdir()] == [name]
+    assert run_cli(*pretrain_args(corpus, out, *QUICK, "--overwrite")) == 0
+    assert (out / name).read_bytes() != b"mine\n"
