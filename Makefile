@@ -18,13 +18,14 @@ $(BIN)/python:
 setup: $(BIN)/python
 	$(BIN)/pip install -q -e ".[test,plot]"
 
-# The suite, then the spacy-transformers bridge's tests with that extra installed. In that order because once
+# The suite, then the tests of the optional extras with them installed (the spacy-transformers bridge, and
+# spacy-curated-transformers beside elmo). In that order because once
 # spacy-transformers is installed every spaCy process imports it and transformers (~1.3 s per start; the suite
 # and the ci workflow start ~75), and the rest of the suite does not need it.
 test: setup
-	$(BIN)/python -m pytest -q -n auto --durations=10 tests --ignore=tests/test_transformers_extra.py
-	$(BIN)/pip install -q -e ".[transformers]"
-	$(BIN)/python -m pytest -q tests/test_transformers_extra.py
+	$(BIN)/python -m pytest -q -n auto --durations=10 tests --ignore=tests/test_transformers_extra.py --ignore=tests/test_curated_extra.py
+	$(BIN)/pip install -q -e ".[transformers,curated]"
+	$(BIN)/python -m pytest -q tests/test_transformers_extra.py tests/test_curated_extra.py
 
 # project.yml: one workflow per size (ci, demo, full), each with its own commands and corpus|training|metrics|packages/SIZE/.
 demo: setup

@@ -4,7 +4,7 @@
 
 Its `model` is a Thinc layer around the PyTorch biLM (layers/bilm_model.py). The weights arrive the way
 spaCy brings weights to frozen encoders: in a training config from a registered loader in
-`[initialize.components.elmo.weights_loader]` (loading.py), run by `nlp.initialize()` / `spacy train`; in a
+`[initialize.components.elmo.weights_loader]` (layers/loaders.py), run by `nlp.initialize()` / `spacy train`; in a
 saved pipeline from its own copy (from_disk / from_bytes). `weights` in the factory config is the one-line
 convenience for API users: that directory is read at the pipe's first use (a call, initialize, or its
 width) unless a saved pipeline's own copy arrived first, so `spacy.load` never reads the directory a
@@ -37,13 +37,13 @@ from .extensions import register_extensions, set_vector_hooks
 from .layers.bilm_model import BiLMModel, get_bilm, set_bilm
 from .layers.listener import NAME as LISTENER_NAME
 from .layers.listener import link_upstream, unlink_upstream
+from .layers.loaders import WeightsLoader
 from .loading import (
     BILM_FILES,
     DTYPES,
     OPTIONS_FILE,
     WEIGHTS_FILE,
     ElmoWeightsError,
-    WeightsLoader,
     bilm_from_files,
     bilm_to_files,
     load_weights_dir,

@@ -1,19 +1,14 @@
-"""Where the `elmo` pipe's weights come from, and the files they travel in.
+"""The files the `elmo` pipe's weights travel in: a directory (or bytes) in bilm-tf's interchange layout,
+options.json + weights.hdf5, checked before use, and the pipe's saved settings.
 
-The weights arrive the way spaCy brings weights to frozen encoders (spacy-curated-transformers does the same):
-a loader registered in spaCy's `model_loaders` registry, named in the training config's
-`[initialize.components.elmo.weights_loader]` and run by `nlp.initialize()` / `spacy train`. A saved pipeline
-brings its own copy through from_disk / from_bytes. All of them read a directory (or bytes) in bilm-tf's
-interchange layout: options.json + weights.hdf5.
+Read by the registered weights loader (layers/loaders.py, run by `nlp.initialize()` / `spacy train`), by the
+pipe's `weights` setting, and by a saved pipeline's from_disk / from_bytes.
 """
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, Optional, Union
+from typing import Dict, Optional, Union
 
-import catalogue
 import srsly
-from spacy.util import registry
-from thinc.api import ConfigValidationError, Model
 
 from .bilm import BiLM, OptionsError, WeightFileError, load_bilm, save_bilm
 
@@ -21,14 +16,6 @@ OPTIONS_FILE = "options.json"
 WEIGHTS_FILE = "weights.hdf5"
 BILM_FILES = (OPTIONS_FILE, WEIGHTS_FILE)
 DTYPES = ("float16", "float32")
-
-# (model, X, Y) -> model, as spacy-curated-transformers' loaders: usable as the model's Thinc init.
-WeightsLoader = Callable[..., Model]
-
-if not hasattr(registry, "model_loaders"):
-    # The namespace spacy-curated-transformers uses; catalogue keeps one table per namespace, so both
-    # packages' loaders live side by side whichever creates the attribute first.
-    registry.model_loaders = catalogue.create("spacy", "model_loaders", entry_points=True)  # type: ignore[attr-defined]
 
 
 class ElmoWeightsError(ValueError):
@@ -100,27 +87,3 @@ def read_saved_cfg(path: Path) -> Dict:
     if problems:
         raise ElmoWeightsError(f"{path}: " + "; ".join(problems) + ". Fix the file or save the pipeline again.")
     return saved
-
-
-@registry.model_loaders("spacy-elmo.WeightsLoader.v1")  # type: ignore[attr-defined]
-def create_weights_loader(path: Optional[Path]) -> WeightsLoader:
-    """[initialize.components.elmo.weights_loader]: the biLM in `path` (options.json + weights.hdf5).
-    The directory is checked when the config is resolved, so `spacy debug config` and the start of
-    `spacy train` name a missing one; the weights are read once, when the pipe is initialized."""
-    problem = weights_dir_problem(path)
-    if problem is not None:
-        raise ConfigValidationError(
-            title="ELMo weights not found",
-            errors=[{"loc": ["initialize", "components", "elmo", "weights_loader", "path"], "msg": problem}],
-            desc="Point it at a directory with the biLM's options.json + weights.hdf5, e.g. --paths.elmo_weights DIR "
-                 "(written by `spacy elmo pretrain` or downloaded from AllenNLP).",
-        )
-    directory = Path(path)  # type: ignore[arg-type]
-
-    def load(model: Model, X=None, Y=None) -> Model:
-        from .layers.bilm_model import set_bilm  # here: layers import this module
-
-        set_bilm(model, load_weights_dir(directory))
-        return model
-
-    return load
