@@ -63,10 +63,97 @@ def expected_shapes(options: BiLMOptions) -> Dict[str, Tuple[int, ...]]:
     return shapes
 
 
-def _dataset(fin: h5py.File, key: str, shape: Tuple[int, ...], path: Path) -> h5py.Dataset:
-    """fin[key], checked from the file's metadata alone: present, a dataset, of the expected shape."""
+# Every published biLM (original / 5.5B 93.6M, medium 28M, small 13.6M parameters) fits ten times over; the
+# options are checked against this before anything of their size is read or allocated.
+MAX_PARAMETERS = 1_000_000_000
+
+# Filters whose decoders ship with HDF5 / h5py (deflate, shuffle, fletcher32, lzf). Any other would run a
+# third-party plugin on untrusted data; bilm-tf and save_bilm write no filter at all.
+ALLOWED_FILTERS = {h5py.h5z.FILTER_DEFLATE: "deflate", h5py.h5z.FILTER_SHUFFLE: "shuffle",
+                   h5py.h5z.FILTER_FLETCHER32: "fletcher32", 32000: "lzf"}
+FLOAT_SIZES = (2, 4, 8)
+
+PLAIN = "weights must be plain datasets stored in the file itself"
+
+
+def _refuse(path: Path, key: str, problem: str) -> WeightFileError:
+    return WeightFileError(f"{path}: dataset '{key}' {problem}")
+
+
+def _plain_node(fin: h5py.File, key: str, path: Path) -> object:
+    """fin[key], following hard links only: a soft or external link anywhere on the way (a group too) is
+    refused, so nothing outside the file, nor another name inside it, can stand in for a weight."""
+    node: object = fin
+    parts = key.split("/")
+    for depth, name in enumerate(parts):
+        here = "/".join(parts[: depth + 1])
+        if not isinstance(node, h5py.Group):
+            return None
+        link = node.get(name, getlink=True)
+        if link is None:
+            return None
+        if isinstance(link, h5py.ExternalLink):
+            raise _refuse(path, key, f"is reached through '{here}', an external link to {link.filename}:{link.path}; {PLAIN}.")
+        if isinstance(link, h5py.SoftLink):
+            raise _refuse(path, key, f"is reached through '{here}', a soft link to {link.path}; {PLAIN}.")
+        if not isinstance(link, h5py.HardLink):
+            raise _refuse(path, key, f"is reached through '{here}', an HDF5 {type(link).__name__}; {PLAIN}.")
+        node = node[name]
+    return node
+
+
+def _check_storage(node: h5py.Dataset, key: str, path: Path) -> None:
+    """The dataset's bytes are in this file and cover its whole shape, checked from metadata alone, so a
+    small file cannot declare gigabytes it never wrote. Contiguous and compact: the stored size is exactly
+    shape x itemsize (and a contiguous block ends inside the file); chunked: every chunk the shape needs is
+    allocated (without filters each holds exactly a chunk's bytes; with an allowed compression filter the
+    stored size cannot be compared, and MAX_PARAMETERS bounds what it can expand to)."""
+    if node.is_virtual:
+        raise _refuse(path, key, f"is a virtual dataset (its data lives in other files); {PLAIN}.")
+    if node.external is not None:
+        files = ", ".join(str(name) for name, _, _ in node.external)
+        raise _refuse(path, key, f"keeps its data in an external file ({files}); {PLAIN}.")
+    if node.dtype.kind != "f" or node.dtype.itemsize not in FLOAT_SIZES:
+        raise _refuse(path, key, f"has dtype {node.dtype}; weights must be floating point (float16, float32 or float64).")
+    expected = int(numpy.prod(node.shape, dtype=object)) * node.dtype.itemsize
+    if expected == 0:
+        return
+    plist = node.id.get_create_plist()
+    layout = plist.get_layout()
+    stored = node.id.get_storage_size()
+    unwritten = "was declared but never written (the file holds {stored} of its {expected} bytes); the file is incomplete or crafted."
+    if layout in (h5py.h5d.CONTIGUOUS, h5py.h5d.COMPACT):
+        offset = node.id.get_offset() if layout == h5py.h5d.CONTIGUOUS else 0
+        if stored != expected or offset is None:
+            raise _refuse(path, key, unwritten.format(stored=stored, expected=expected))
+        if layout == h5py.h5d.CONTIGUOUS and offset + stored > path.stat().st_size:
+            raise _refuse(path, key, f"claims bytes {offset}-{offset + stored} but the file has {path.stat().st_size}; the file is truncated or crafted.")
+        return
+    if layout != h5py.h5d.CHUNKED:
+        raise _refuse(path, key, f"has an unknown storage layout ({layout}); {PLAIN}.")
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    refused = [f for f in filters if f not in ALLOWED_FILTERS]
+    if refused:
+        raise _refuse(path, key, f"is stored with HDF5 filter(s) {refused}; only {', '.join(sorted(ALLOWED_FILTERS.values()))} are read.")
+    chunk = node.chunks
+    needed = 1
+    for size, step in zip(node.shape, chunk):
+        needed *= -(-size // step)
+    have = node.id.get_num_chunks()
+    if have != needed:
+        raise _refuse(path, key, f"was declared but never written: {have} of the {needed} chunks its shape needs are in the file; the file is incomplete or crafted.")
+    chunk_bytes = int(numpy.prod(chunk, dtype=object)) * node.dtype.itemsize
+    if not filters and stored != needed * chunk_bytes:
+        raise _refuse(path, key, unwritten.format(stored=stored, expected=needed * chunk_bytes))
+
+
+def _dataset(fin: h5py.File, key: str, shape: Tuple[int, ...], path: Path, plain: bool = True) -> h5py.Dataset:
+    """fin[key], checked from the file's metadata alone: reached through hard links only, a dataset of the
+    expected shape and, with `plain`, not external or virtual, floating point, and fully stored in the file."""
     try:
-        node = fin.get(key)
+        node = _plain_node(fin, key, path)
+    except WeightFileError:
+        raise
     except (OSError, KeyError, ValueError, RuntimeError) as err:
         raise WeightFileError(f"{path}: dataset '{key}' cannot be read ({err}); the file is corrupt or truncated.") from err
     if node is None:
@@ -78,7 +165,17 @@ def _dataset(fin: h5py.File, key: str, shape: Tuple[int, ...], path: Path) -> h5
             f"{path}: dataset '{key}' has shape {node.shape}, expected {shape} from options.json. "
             "Use the options.json that was saved with these weights."
         )
+    if plain:
+        try:
+            _check_storage(node, key, path)
+        except (OSError, KeyError, RuntimeError) as err:
+            raise WeightFileError(f"{path}: dataset '{key}' cannot be read ({err}); the file is corrupt or truncated.") from err
     return node
+
+
+def n_parameters(options: BiLMOptions) -> int:
+    """The number of weights that the options call for (the hdf5 layout's datasets)."""
+    return sum(int(numpy.prod(shape, dtype=object)) for shape in expected_shapes(options).values())
 
 
 def _open(path: Path) -> h5py.File:
@@ -91,12 +188,21 @@ def _open(path: Path) -> h5py.File:
 
 
 def check_weight_file(weight_file: PathLike, options: BiLMOptions) -> None:
-    """Every dataset that the options call for is in the file with the right shape. Reads only the
-    file's metadata, so a mismatched or hostile options.json is refused before a model of its size is
-    allocated."""
+    """Every dataset that the options call for is in the file with the right shape, plain and fully stored,
+    and their total is within MAX_PARAMETERS. Reads only the file's metadata, so a mismatched or hostile
+    options.json or weight file is refused before a model of its size is allocated."""
     path = Path(weight_file)
+    shapes = expected_shapes(options)
     with _open(path) as fin:
-        for key, shape in expected_shapes(options).items():
+        for key, shape in shapes.items():  # first the names and shapes: they say which options.json belongs here
+            _dataset(fin, key, shape, path, plain=False)
+        total = n_parameters(options)
+        if total > MAX_PARAMETERS:
+            raise WeightFileError(
+                f"{path}: its options.json asks for {total:,} parameters, over the limit of {MAX_PARAMETERS:,} "
+                "(the largest published ELMo has 93.6M); refused before anything is read or allocated."
+            )
+        for key, shape in shapes.items():
             _dataset(fin, key, shape, path)
 
 
@@ -215,4 +321,4 @@ def _write_hdf5(path: str, arrays: Dict[str, numpy.ndarray]) -> None:
             fout.create_dataset(key, data=numpy.ascontiguousarray(array, dtype=numpy.float32))
 
 
-__all__ = ["load_bilm", "save_bilm", "load_weights", "check_weight_file", "bilm_to_arrays", "expected_shapes", "WeightFileError", "OptionsError"]
+__all__ = ["load_bilm", "save_bilm", "load_weights", "check_weight_file", "n_parameters", "MAX_PARAMETERS", "bilm_to_arrays", "expected_shapes", "WeightFileError", "OptionsError"]
