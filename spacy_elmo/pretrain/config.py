@@ -8,7 +8,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from confection import Config
 
@@ -123,16 +123,32 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Dic
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"Config file not found: {path}")
-        config = config.merge(Config().from_disk(path, interpolate=False))
+        try:
+            config = config.merge(Config().from_disk(path, interpolate=False))
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"Config file {path} is not UTF-8 text ({err.reason} at byte {err.start}).") from err
+        except ValueError as err:  # confection's ConfigValidationError and configparser's errors are ValueErrors
+            raise ConfigError(f"Config file {path} cannot be parsed: {_one_line(err)}. Fix it in spaCy's config "
+                              "format ([section] headers, then one key = value per line).") from err
     overrides = dict(overrides or {})
     for key in overrides:
         section, _, name = key.partition(".")
         if section not in config or (name and "." not in name and name not in config[section]):
             raise ConfigError(f"Unknown config setting '{key}'. Known sections: {', '.join(config.keys())}.")
-    config = Config().from_str(config.to_str(), overrides=overrides).interpolate()
+    try:
+        config = Config().from_str(config.to_str(), overrides=overrides).interpolate()
+    except ValueError as err:
+        raise ConfigError(f"The settings of {path or 'the default config'} cannot be combined: {_one_line(err)}") from err
     where = str(path) if path is not None else "the default config"
     check_config(config, where=where + (" with the command-line overrides" if overrides else ""))
     return config
+
+
+def _one_line(err: Exception) -> str:
+    """confection's errors span several lines with a generic title; the lines that say what is wrong, joined."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    generic = ("Config validation error", "Make sure the sections and values are formatted correctly.")
+    return " ".join(line for line in lines if line not in generic) or type(err).__name__
 
 
 # Allowed values and lower bounds, checked once when the config is loaded: a wrong value is an error
@@ -214,12 +230,31 @@ def check_config(config: Config, where: str = "the config") -> None:
     if not problems and not 0.0 <= training.get("final_lr_fraction", 0.0) <= 1.0:
         problems.append(f"training.final_lr_fraction is {training['final_lr_fraction']}; it must be between 0 and 1")
     if not problems:
+        problems.extend(_model_problems(config))
+    if not problems:
         try:
             bilm_options(config)
         except (OptionsError, TypeError, ValueError) as err:
             problems.append(f"[model]: {err}")
     if problems:
         raise ConfigError(f"Invalid pretraining settings in {where}: " + "; ".join(problems) + ".")
+
+
+def _model_problems(config: Config) -> List[str]:
+    """What BiLMOptions does not check: the training-only settings of [model] and [softmax]."""
+    problems = []
+    dropout = config["model"]["dropout"]
+    if not 0.0 <= dropout < 1.0:
+        problems.append(f"model.dropout is {dropout}; it must be at least 0 and below 1 (0: no dropout)")
+    softmax = config["softmax"]
+    if not softmax["div_value"] > 0:
+        problems.append(f"softmax.div_value is {softmax['div_value']}; it must be above 0")
+    cutoffs = softmax["cutoffs"]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in cutoffs) \
+            or list(cutoffs) != sorted(set(cutoffs)):
+        problems.append(f"softmax.cutoffs is {cutoffs!r}; it must be increasing whole numbers of at least 1 "
+                        "(or [] for the defaults)")
+    return problems
 
 
 def bilm_options(config: Config) -> BiLMOptions:

@@ -12,6 +12,7 @@ are not valid UTF-8 are skipped and counted in CorpusStats.
 import json
 import random
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, List, Union
@@ -49,6 +50,37 @@ def corpus_files(path: PathLike) -> List[Path]:
             raise CorpusError(f"Corpus directory {path} contains no files.")
         return files
     raise CorpusError(f"Corpus not found: {path}. Give a file or a directory of files.")
+
+
+def check_corpus(path: PathLike, fmt: str, spacy_model: str) -> None:
+    """What can be known about a corpus without reading it through: its files exist and open, and the spaCy
+    pipeline its formats need is there. Run before a run writes anything, so a typo costs nothing."""
+    files = corpus_files(path)
+    for file in files:
+        try:
+            with file.open("rb") as fin:
+                fin.read(1)
+        except OSError as err:
+            raise CorpusError(f"Cannot read the corpus file {file}: {err.strerror or err}. Make it readable, or "
+                              "leave it out of the corpus.") from err
+    if any(_format_of(file, fmt) != "lines" for file in files):
+        check_spacy_model(spacy_model)
+
+
+def check_spacy_model(name: str) -> None:
+    """corpus.spacy_model names an installed pipeline, a pipeline directory or "blank:LANG" of a language spaCy has."""
+    import spacy
+
+    if name.startswith("blank:"):
+        lang = name.split(":", 1)[1]
+        try:
+            spacy.util.get_lang_class(lang)
+        except (ImportError, KeyError, ValueError) as err:
+            raise CorpusError(f"corpus.spacy_model = {name!r}: spaCy has no language {lang!r}. Use a language code "
+                              "spaCy knows, e.g. \"blank:en\".") from err
+    elif not (spacy.util.is_package(name) or Path(name).is_dir()):
+        raise CorpusError(f"corpus.spacy_model = {name!r} is neither an installed spaCy pipeline nor a directory. "
+                          f"Install it (python -m spacy download {name}) or use \"blank:LANG\", e.g. \"blank:en\".")
 
 
 def _format_of(path: Path, fmt: str) -> str:
@@ -151,15 +183,25 @@ class Corpus:
         for path in self.files:
             self.stats.files += 1
             fmt = _format_of(path, self.fmt)
-            if fmt == "lines":
-                for line in self._lines(path):
-                    yield line.split()
-            elif fmt == "text":
-                yield from self._texts_to_sentences(self._lines(path))
-            elif fmt == "jsonl":
-                yield from self._jsonl(path)
-            else:
-                yield from self._spacy(path)
+            try:
+                yield from self._file_sentences(path, fmt)
+            except (OSError, ValueError, zlib.error) as err:  # unreadable, or not the format it claims to be
+                if isinstance(err, CorpusError):
+                    raise
+                raise CorpusError(f"Cannot read the corpus file {path} as {fmt!r} (corpus.format): "
+                                  f"{str(getattr(err, 'strerror', None) or err).rstrip('.')}. Fix or remove the file, or set "
+                                  "corpus.format to its format.") from err
+
+    def _file_sentences(self, path: Path, fmt: str) -> Iterator[List[str]]:
+        if fmt == "lines":
+            for line in self._lines(path):
+                yield line.split()
+        elif fmt == "text":
+            yield from self._texts_to_sentences(self._lines(path))
+        elif fmt == "jsonl":
+            yield from self._jsonl(path)
+        else:
+            yield from self._spacy(path)
 
     def __iter__(self) -> Iterator[List[str]]:
         self.stats = CorpusStats()
@@ -238,4 +280,5 @@ def take(sentences: Iterable[List[str]], n: int) -> List[List[str]]:
     return out
 
 
-__all__ = ["Corpus", "CorpusStats", "CorpusError", "batches_by_tokens", "corpus_files", "take", "FORMATS"]
+__all__ = ["Corpus", "CorpusStats", "CorpusError", "batches_by_tokens", "corpus_files", "check_corpus",
+           "check_spacy_model", "take", "FORMATS"]

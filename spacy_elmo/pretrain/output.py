@@ -70,6 +70,10 @@ class OutputLock:
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self._fd = fd
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
     def _holder(self) -> str:
         try:
             pid = self.path.read_text(encoding="ascii").strip()

@@ -29,12 +29,12 @@ from ..bilm.precision import unsupported_reason
 from ..bilm.weights import WeightFileError, check_weight_file, load_weights
 from . import checkpoint as ckpt
 from .config import RESUMABLE_CHANGES, Config, Settings, TrainingSettings, architecture_settings, flat, with_defaults
-from .corpus import Corpus, batches_by_tokens, corpus_files, take
+from .corpus import Corpus, batches_by_tokens, check_corpus, take
 from .dev_set import dev_digest, same_dev_set
 from .distributed import DistContext, setup, teardown
 from .errors import NonFiniteLossError, PretrainError, PretrainInterrupted
 from .export import export_pretrained
-from .output import OutputLock, refuse_to_replace
+from .output import RUN_OUTPUTS, OutputLock, refuse_to_replace
 from .schedule import budget_progress, learning_rate
 from .training_bilm import TrainingBiLM
 from .vocab import Vocab, build_vocab
@@ -160,6 +160,14 @@ class Run:
         self._lr = self.T.learning_rate  # the last step's rate (training.lr_schedule)
         self._bilm_frozen = False  # training.freeze_bilm_steps: requires_grad is off on the biLM's parameters
         self._lock = OutputLock(self.output)  # one run at a time writes into output_dir
+        # Nothing is written into output_dir until every check has passed (_start_writing): log rows wait here.
+        self._log_rows: Optional[List[Dict[str, Any]]] = []
+        self._created_dir = False  # this run made output_dir: an empty one is removed when the run fails
+        # A fresh run's outputs that were not there before it (None on --resume): a run that fails before its
+        # first checkpoint removes them, so the corrected command is not refused for them.
+        self._new_outputs: Optional[List[str]] = None
+        self._saved_checkpoint = False
+        self._vocab_file: Optional[Vocab] = None  # paths.vocab, read before anything is written
 
     # ---- output -------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -171,6 +179,9 @@ class Run:
         if not self.ctx.is_main:
             return
         row = {"event": event, "time": round(time.time(), 3), **fields}
+        if self._log_rows is not None:
+            self._log_rows.append(row)
+            return
         with (self.output / "log.jsonl").open("a", encoding="utf8") as fout:
             fout.write(json.dumps(row) + "\n")
 
@@ -202,9 +213,20 @@ class Run:
             value = getattr(paths, key)
             if value and not Path(value).exists():
                 raise PretrainError(f"paths.{key} does not exist: {value}")
+        c = self.settings.corpus
         for key in ("train", "dev"):
-            if getattr(paths, key):
-                corpus_files(getattr(paths, key))  # an empty directory is an error now, before --output is touched
+            if getattr(paths, key):  # an empty directory or a missing spaCy pipeline: an error now, before --output is touched
+                check_corpus(getattr(paths, key), c.format, c.spacy_model)
+        if paths.vocab:
+            try:
+                self._vocab_file = Vocab.from_file(paths.vocab)
+            except (OSError, ValueError) as err:
+                raise PretrainError(f"paths.vocab {paths.vocab}: {str(err).rstrip('.')}. It must be a UTF-8 text file "
+                                    "with one token per line (bilm-tf's vocab.txt), or set paths.vocab = null to build "
+                                    "the vocabulary from paths.train.") from err
+        if self.output.exists() and not self.output.is_dir():
+            raise PretrainError(f"--output {self.output} is a file: give a directory (a new one, or an earlier run's "
+                                "to --resume).")
         out = self.output.resolve()
         for key in ("train", "dev"):
             value = getattr(paths, key)
@@ -275,24 +297,38 @@ class Run:
         """Refuse what must not be overwritten, create --output, clear stale temporaries, write config.cfg
         for a fresh run. Returns whether this run resumes a checkpoint."""
         self._check_paths()
-        self.output.mkdir(parents=True, exist_ok=True)
-        if self.ctx.is_main:
-            self._lock.acquire()  # before anything in the folder is read or written
+        self._created_dir = not self.output.exists()
+        try:
+            self.output.mkdir(parents=True, exist_ok=True)
+            if self.ctx.is_main:
+                self._lock.acquire()  # before anything in the folder is read or written
+        except OSError as err:
+            raise PretrainError(f"Cannot write into --output {self.output}: {err.strerror or err}. Choose a folder "
+                                "you can write to.") from err
         has_checkpoint = ckpt.checkpoint_path(self.output).is_file()
         if has_checkpoint and not self.resume:
             raise PretrainError(f"{self.output} already holds a checkpoint: pass --resume to continue it, or choose another --output.")
         resuming = self.resume and has_checkpoint
         if not resuming:
             refuse_to_replace(self.output, self.overwrite)
+            self._new_outputs = [name for name in RUN_OUTPUTS if not (self.output / name).exists()]
         if self.resume and not has_checkpoint:
             self.say(f"--resume: no checkpoint in {self.output} yet; starting from scratch.")
         self._apply_init_from(resuming)
-        if self.ctx.is_main:
-            ckpt.remove_stale_temporaries(self.output)
-            if not resuming:
-                (self.output / "log.jsonl").unlink(missing_ok=True)
-                self._write_config()  # on --resume, only once the checkpoint has accepted this config
         return resuming
+
+    def _start_writing(self, resuming: bool) -> None:
+        """Every check has passed (settings, corpus, vocabulary, model, checkpoint): the run's first writes."""
+        if not self.ctx.is_main:
+            return
+        ckpt.remove_stale_temporaries(self.output)
+        if not resuming:
+            (self.output / "log.jsonl").unlink(missing_ok=True)
+            self._write_config()  # on --resume, written once the checkpoint has accepted this config (_build_model)
+            self.vocab.to_file(self.output / "vocab.txt")
+        rows, self._log_rows = self._log_rows or [], None
+        for row in rows:
+            self.log_event(row.pop("event"), **row)
 
     def _corpus(self, path: PathLike) -> Corpus:
         c = self.settings.corpus
@@ -302,8 +338,8 @@ class Run:
         paths, v = self.settings.paths, self.settings.vocab
         if resuming and (self.output / "vocab.txt").is_file():
             return Vocab.from_file(self.output / "vocab.txt")
-        if paths.vocab:
-            vocab = Vocab.from_file(paths.vocab)
+        if self._vocab_file is not None:
+            vocab = self._vocab_file
             self.say(f"Vocabulary: {len(vocab):,} tokens from {paths.vocab}")
             return vocab
         corpus = self._corpus(paths.train)
@@ -338,11 +374,19 @@ class Run:
 
     def _build_data(self, resuming: bool) -> None:
         self.vocab = self._make_vocab(resuming)
-        if self.ctx.is_main and not resuming:
-            self.vocab.to_file(self.output / "vocab.txt")
+        self._check_cutoffs()
         self.dev_batches = self._dev_batches()
         if not resuming and self.dev_batches and self.vocab.counts is not None:
             self.extra_metrics["unigram_perplexity"] = self.vocab.unigram_perplexity(self.dev_sentences)
+
+    def _check_cutoffs(self) -> None:
+        """The adaptive softmax's cutoffs split the vocabulary: one at or beyond its end is a mistake, not a default."""
+        s, n = self.settings.softmax, len(self.vocab)
+        beyond = [c for c in s.cutoffs if c >= n]
+        if s.type == "adaptive" and beyond:
+            raise PretrainError(
+                f"softmax.cutoffs {list(s.cutoffs)}: {', '.join(map(str, beyond))} not below the vocabulary's {n:,} "
+                f"tokens. Set cutoffs below {n:,}, or cutoffs = [] for the defaults (5% and 25% of the vocabulary).")
 
     def _build_model(self, resuming: bool) -> Tuple[LanguageModel, nn.Module, torch.optim.Optimizer, "torch.amp.GradScaler"]:
         """The model (seeded), its optimizer and gradient scaler, restored from the checkpoint on --resume;
@@ -585,6 +629,7 @@ class Run:
         self._resolve_precision()
         self._build_data(resuming)
         model, trainer, optimizer, scaler = self._build_model(resuming)
+        self._start_writing(resuming)
         if not resuming and self.dev_batches and self.T.eval_every > 0 and self.T.eval_at_start:
             self._record_eval(model)
 
@@ -691,6 +736,7 @@ class Run:
             "best_model": None if best_is_now else self.best_weights,
         }
         ckpt.save_checkpoint(self.output, state)
+        self._saved_checkpoint = True
         self._last_ckpt_step = step
         self.log_event("checkpoint", step=step)
 
@@ -802,7 +848,11 @@ class Run:
         self.ctx = setup(self.gpu_id)
         restore_handlers = self._catch_stop_signals()
         try:
-            result = self._run()
+            try:
+                result = self._run()
+            except BaseException:
+                self._remove_unfinished_outputs()
+                raise
             # Every rank leaves together: rank 0 still exports when the others are done, and a rank that tore down its
             # gloo group meanwhile once aborted at exit ("terminate called without an active exception", a CI run of
             # test_two_processes_with_gloo_give_the_same_loss_curve_shape). Not on errors: a failed rank never arrives.
@@ -812,6 +862,21 @@ class Run:
             self._lock.release()
             restore_handlers()
             teardown(self.ctx)
+
+    def _remove_unfinished_outputs(self) -> None:
+        """A fresh run that failed before its first checkpoint has nothing to resume: the files it wrote go, so
+        the corrected command is not refused for them (and an output folder it created, left empty, goes too)."""
+        if not self.ctx.is_main or not self._lock.held:
+            return  # nothing written (or another run's folder)
+        if self._new_outputs is not None and not self._saved_checkpoint:
+            for name in self._new_outputs:
+                (self.output / name).unlink(missing_ok=True)
+        if self._created_dir:
+            self._lock.release()
+            try:
+                self.output.rmdir()  # only if empty
+            except OSError:
+                pass
 
     def _catch_stop_signals(self) -> Callable[[], None]:
         """Ctrl+C or `kill` (SIGTERM, as schedulers send) while steps run: finish the step, save a checkpoint
