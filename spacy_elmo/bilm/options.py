@@ -154,9 +154,20 @@ class BiLMOptions:
         if not path.is_file():
             raise OptionsError(f"Options file not found: {path}. Expected bilm-tf's options.json.")
         try:
-            data = json.loads(path.read_text(encoding="utf8"))
-        except (ValueError, UnicodeDecodeError) as err:
+            text = path.read_text(encoding="utf8")
+        except UnicodeDecodeError as err:
+            raise OptionsError(f"Options file {path} is not UTF-8 text (byte {err.start}); expected bilm-tf's options.json.") from err
+        except OSError as err:
+            raise OptionsError(f"Cannot read options file {path}: {err.strerror or err}; check its permissions.") from err
+        try:
+            data = json.loads(text)
+        except ValueError as err:
             raise OptionsError(f"Options file {path} is not valid JSON: {err}") from err
+        except RecursionError as err:  # json recurses once per nesting level
+            raise OptionsError(f"Options file {path} is nested too deeply to be bilm-tf's options.json; replace it with "
+                               "the options.json that came with the weights.") from err
+        if not isinstance(data, dict):
+            raise OptionsError(f"Options file {path} holds a JSON {type(data).__name__}, not the object of bilm-tf's options.json.")
         try:
             return cls.from_dict(data)
         except OptionsError as err:

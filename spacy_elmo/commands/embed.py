@@ -6,6 +6,7 @@ Blank lines give empty entries. Stateless biLM, so the output does not depend on
 """
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
@@ -16,7 +17,13 @@ import typer
 
 from ..bilm.precision import PRECISIONS
 from .app import app
-from .errors import VERBOSE_ENV, friendly_errors
+from .errors import VERBOSE_ENV, describe_os_error, friendly_errors
+from .hdf5_output import DiskFile, remove_stale_temp_files, write_hdf5_atomically
+
+try:
+    import resource
+except ImportError:  # not on Windows: no file-size limit to check there
+    resource = None  # type: ignore[assignment]
 
 MODES = ("all", "top", "average")
 
@@ -71,6 +78,8 @@ def check_output(output_file: Path, protected: Sequence[Path]) -> None:
 
 
 def _read_lines(input_file: Path) -> List[str]:
+    """One entry per "\n"-terminated line, as AllenNLP's layout: a form feed or U+2028 inside a line stays
+    in that line (str.splitlines would split there and shift every later key). A CRLF's "\r" is dropped."""
     try:
         data = Path(input_file).read_bytes()
     except OSError as err:
@@ -78,10 +87,37 @@ def _read_lines(input_file: Path) -> List[str]:
     if b"\0" in data:
         raise EmbedError(f"input {input_file} contains NUL bytes: it looks binary, not text with one sentence per line.")
     try:
-        return data.decode("utf8").splitlines()
+        text = data.decode("utf8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise EmbedError(f"input {input_file} is not UTF-8 (line {line}, byte {err.start}); convert it, e.g. iconv -t utf-8.") from err
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":  # the last line's own terminator, not one more empty line
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _check_space(output_file: Path, needed: int) -> None:
+    """Refuse before the biLM runs when the vectors alone cannot fit (free space or `ulimit -f`)."""
+    free = shutil.disk_usage(output_file.resolve().parent).free
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else -1
+    if needed > free:
+        raise EmbedError(f"cannot write {output_file}: the vectors need at least {_size(needed)} and its disk has "
+                         f"{_size(free)} free; free some space, write to another disk, or use --top/--average "
+                         "(1/L the size).")
+    if 0 <= limit < needed:
+        raise EmbedError(f"cannot write {output_file}: the vectors need at least {_size(needed)} and this process may "
+                         f"write files of at most {_size(limit)} (ulimit -f); raise the limit or use --top/--average "
+                         "(1/L the size).")
 
 
 def embed_file(
@@ -95,9 +131,9 @@ def embed_file(
     precision: str = "float32",
 ) -> int:
     """Returns the number of lines written. The output is written to a hidden temporary file next to it
-    and renamed over output_file only when complete: an interrupted, killed or failed run leaves any
-    earlier output_file as it was, and never a partial file under its name."""
-    from ..bilm.atomic import atomic_write
+    (.NAME.HOST-PID-XXXXXX.tmp) and renamed over output_file only when complete: a failed, interrupted or
+    terminated run leaves any earlier output_file as it was and removes its temporary file; what a killed
+    run leaves is removed by the next run into the same directory."""
     from ..loading import OPTIONS_FILE, WEIGHTS_FILE, load_weights_dir
 
     if mode not in MODES:
@@ -114,30 +150,37 @@ def embed_file(
     tokenize = _tokenizer(spacy_model)
     sentences = [tokenize(line) for line in lines]
     L, D = bilm.n_outputs, bilm.output_dim
+    _check_space(output_file, 4 * D * (L if mode == "all" else 1) * sum(map(len, sentences)))
+    for stale in remove_stale_temp_files(output_file):
+        print(f"removed {stale}, left by an earlier run that was killed", file=sys.stderr)
     chunk = batch_size * 8  # embed_sentences sorts by length within each chunk
 
-    def write(tmp: str) -> None:
+    def write(fout: h5py.File, disk: DiskFile) -> None:
         sentence_to_index = {}
-        with h5py.File(tmp, "w") as fout:
-            for start in range(0, len(sentences), chunk):
-                part = sentences[start : start + chunk]
-                nonempty = [i for i, s in enumerate(part) if s]
-                vectors = bilm.embed_sentences([part[i] for i in nonempty], batch_size=batch_size)
-                by_row = dict(zip(nonempty, vectors))
-                for i in range(len(part)):
-                    layers = by_row.get(i, numpy.zeros((L, 0, D), dtype="float32"))
-                    key = str(start + i)
-                    fout.create_dataset(key, data=_reduce(layers, mode).astype("float32"))
-                    sentence_to_index[lines[start + i]] = key
-                if progress:
-                    done = min(start + chunk, len(sentences))
-                    print(f"\rembedded {done}/{len(sentences)} sentences", end="", file=sys.stderr, flush=True)
-            fout.create_dataset("sentence_to_index", data=[json.dumps(sentence_to_index)])
+        for start in range(0, len(sentences), chunk):
+            part = sentences[start : start + chunk]
+            nonempty = [i for i, s in enumerate(part) if s]
+            vectors = bilm.embed_sentences([part[i] for i in nonempty], batch_size=batch_size)
+            by_row = dict(zip(nonempty, vectors))
+            for i in range(len(part)):
+                layers = by_row.get(i, numpy.zeros((L, 0, D), dtype="float32"))
+                key = str(start + i)
+                fout.create_dataset(key, data=_reduce(layers, mode).astype("float32"))
+                sentence_to_index[lines[start + i]] = key
+                disk.check()  # a signal that came during HDF5's I/O
+            fout.flush()
+            disk.check()  # stop at the first failed write, not after the whole input
+            if progress:
+                done = min(start + chunk, len(sentences))
+                print(f"\rembedded {done}/{len(sentences)} sentences", end="", file=sys.stderr, flush=True)
+        fout.create_dataset("sentence_to_index", data=[json.dumps(sentence_to_index)])
 
     try:
-        atomic_write(output_file, write)
+        write_hdf5_atomically(output_file, write)
     except OSError as err:  # a full disk, a read-only directory: the earlier output (if any) is untouched
-        raise EmbedError(f"cannot write {output_file}: {err.strerror or err}. Nothing was written; an earlier {output_file.name} is kept.") from err
+        err.filename = err.filename2 = None  # it names the temporary file, which is gone
+        kept = f"; the earlier {output_file.name} is unchanged" if output_file.exists() else ""
+        raise EmbedError(f"cannot write {output_file}: {describe_os_error(err)} Nothing was written{kept}.") from err
     finally:
         if progress:
             print(file=sys.stderr)

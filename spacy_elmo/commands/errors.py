@@ -11,12 +11,9 @@ else is a bug and keeps its traceback.
 import errno
 import os
 import re
-import signal
 import sys
-import threading
 import traceback
 from contextlib import contextmanager
-from types import FrameType
 from typing import Iterator, Optional
 
 import typer
@@ -49,27 +46,28 @@ def _is_config_error(err: BaseException) -> bool:
     return any(cls.__name__ in ("ConfigValidationError", "ConfectionError") for cls in type(err).__mro__)
 
 
-# errno -> (what happened, what to do about it)
+# errno -> what to do about it (the problem itself is the OS's own words, err.strerror)
 _OS_FIXES = {
-    errno.ENOSPC: ("no space left on the device", "free some space or write to another disk"),
-    errno.EDQUOT: ("disk quota exceeded", "free some space or write to another disk"),
-    errno.EFBIG: ("file too large for this file system or the process's file-size limit (ulimit -f)",
-                  "raise the limit or write to another disk"),
-    errno.EACCES: ("permission denied", "check the path's permissions or choose another path"),
-    errno.EPERM: ("operation not permitted", "check the path's permissions or choose another path"),
-    errno.EROFS: ("read-only file system", "choose a writable location"),
-    errno.ENOENT: ("no such file or directory", "check the path"),
-    errno.ENOTDIR: ("a part of the path is not a directory", "check the path"),
-    errno.EISDIR: ("is a directory", "give a file name instead"),
-    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or close other programs"),
+    errno.ENOSPC: "free some space or write to another disk",
+    errno.EDQUOT: "free some space or write to another disk",
+    errno.EFBIG: "the file system's or this process's file-size limit (ulimit -f) was reached; raise the limit or "
+                 "write to another disk",
+    errno.EACCES: "check the path's permissions or choose another path",
+    errno.EPERM: "check the path's permissions or choose another path",
+    errno.EROFS: "choose a writable location",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "check the path: a part of it is a file",
+    errno.EISDIR: "give a file name instead",
+    errno.EMFILE: "raise the limit (ulimit -n) or close other programs",
 }
 
 
 def describe_os_error(err: OSError) -> str:
-    """`err` as one line: the file, what happened and what to do."""
+    """`err` as one line: the file, what happened (the OS's words) and what to do."""
     where = " ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
-    problem, fix = _OS_FIXES.get(err.errno or -1, (err.strerror or str(err), ""))
-    text = f"{where}: {problem}" if where else problem[:1].upper() + problem[1:]
+    problem = err.strerror or str(err) or type(err).__name__
+    text = f"{where}: {problem}" if where else problem
+    fix = _OS_FIXES.get(err.errno or -1)
     return f"{text}; {fix}." if fix else f"{text}."
 
 
@@ -124,23 +122,5 @@ def friendly_errors(verbose: Optional[bool] = None) -> Iterator[None]:
         raise typer.Exit(getattr(err, "exit_code", 1))
 
 
-@contextmanager
-def sigterm_exits() -> Iterator[None]:
-    """While the block runs, SIGTERM raises SystemExit(143) in the main thread, so `finally` blocks run
-    (temporary files are removed) instead of the process vanishing; the old handler comes back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Optional[FrameType]) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-__all__ = ["friendly_errors", "sigterm_exits", "describe", "describe_os_error", "report", "set_verbose",
+__all__ = ["friendly_errors", "describe", "describe_os_error", "report", "set_verbose",
            "verbose_requested", "VERBOSE_ENV"]

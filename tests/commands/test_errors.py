@@ -51,10 +51,10 @@ def test_verbose_shows_the_traceback(missing_weights, how):
 
 
 @pytest.mark.parametrize("code, words", [
-    (errno.ENOSPC, "no space left on the device; free some space"),
-    (errno.EFBIG, "file too large"),
-    (errno.EACCES, "permission denied; check the path's permissions"),
-    (errno.EROFS, "read-only file system; choose a writable location"),
+    (errno.ENOSPC, "No space left on device; free some space"),
+    (errno.EFBIG, "File too large; the file system's or this process's file-size limit (ulimit -f)"),
+    (errno.EACCES, "Permission denied; check the path's permissions"),
+    (errno.EROFS, "Read-only file system; choose a writable location"),
 ])
 def test_os_errors_name_the_file_the_problem_and_the_fix(code, words):
     message = describe(OSError(code, os.strerror(code), "/data/out.hdf5"))

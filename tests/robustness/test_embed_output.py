@@ -1,6 +1,8 @@
 """`python -m spacy_elmo embed`: the output appears whole or not at all; inputs are never written."""
 import errno
+import json
 import os
+import pathlib
 import stat
 import subprocess
 import sys
@@ -109,6 +111,7 @@ def test_a_killed_run_never_leaves_a_partial_file_under_the_output_name(tmp_path
     assert all(p.name.startswith(".out.hdf5.") and p.name.endswith(".tmp")
                for p in tmp_path.iterdir() if p.name not in ("in.txt", "tiny_bilm"))
     assert embed(tiny_weights_dir, text, out, "--batch-size", "1")[0] == 0 and _complete(out)
+    assert not _leftovers(tmp_path)  # the rerun removed what the killed run left
 
 
 def test_embed_output_has_the_umask_mode(tmp_path, tiny_weights_dir, text):
@@ -151,3 +154,133 @@ def test_embed_bad_input_gives_a_message_and_writes_nothing(tmp_path, tiny_weigh
     code, output = embed(tiny_weights_dir, text, out, *extra)
     assert code == 1 and message in output and "Traceback" not in output, output
     assert sorted(p.name for p in tmp_path.iterdir()) == files_before
+
+
+def _run_child(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True)
+
+
+def _leftovers(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("when", ["before_the_biLM_runs", "while_writing"])
+def test_a_full_disk_is_one_message_and_leaves_nothing(tmp_path, tiny_weights_dir, text, when):
+    """A full disk, simulated with a file-size limit (SIGXFSZ ignored, so writes fail with EFBIG as they fail
+    with ENOSPC): one line, exit code 1, no HDF5 tracebacks, no crash, the earlier output untouched."""
+    out = tmp_path / "out.hdf5"
+    assert embed(tiny_weights_dir, text, out)[0] == 0
+    earlier = out.read_bytes()
+    vectors = 4 * 16 * 3 * 5 * N_LINES  # float32 x 2*projection x layers x tokens: the least the file needs
+    limit = 1000 if when == "before_the_biLM_runs" else vectors + 1000  # the second passes the up-front check
+    result = _run_child(f"""
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+        from spacy_elmo.cli import main
+        main(["embed", {str(tiny_weights_dir)!r}, {str(text)!r}, {str(out)!r}, "--batch-size", "1"])
+    """)
+    assert result.returncode == 1, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "ulimit -f" in errors[0] and str(out) in errors[0], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "HDF5" not in result.stderr and "Exception ignored" not in result.stderr
+    if when == "while_writing":
+        assert "File too large" in errors[0] and "the earlier out.hdf5 is unchanged" in errors[0]
+    assert out.read_bytes() == earlier and not _leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("where", ["computing", "inside_hdf5_io"])
+def test_sigterm_removes_the_temporary_file(tmp_path, tiny_weights_dir, text, where):
+    """SIGTERM while the biLM computes, or while HDF5 is in the middle of a write (the signal is then raised
+    once HDF5 returns, never inside it): exit 143, no output, no temporary file, no traceback."""
+    out = tmp_path / "out.hdf5"
+    if where == "computing":
+        trigger = """
+            real = spacy_elmo.BiLM.embed_sentences
+            calls = []
+            def embed_sentences(self, *args, **kwargs):
+                calls.append(1)
+                if len(calls) == 2:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return real(self, *args, **kwargs)
+            spacy_elmo.BiLM.embed_sentences = embed_sentences
+        """
+    else:
+        trigger = """
+            import io, types
+            from spacy_elmo.commands import hdf5_output
+            class SignalledFileIO(io.FileIO):
+                writes = 0
+                def write(self, data):
+                    SignalledFileIO.writes += 1
+                    if SignalledFileIO.writes == 30:
+                        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs while DiskFile is busy
+                    return super().write(data)
+            hdf5_output.io = types.SimpleNamespace(FileIO=SignalledFileIO)
+        """
+    result = _run_child(f"""
+        import os, signal
+        import spacy_elmo
+        {textwrap.indent(textwrap.dedent(trigger), " " * 8).strip()}
+        from spacy_elmo.cli import main
+        main(["embed", {str(tiny_weights_dir)!r}, {str(text)!r}, {str(out)!r}, "--batch-size", "1"])
+    """)
+    assert result.returncode == 143, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "HDF5" not in result.stderr, result.stderr[-3000:]
+    assert not out.exists() and not _leftovers(tmp_path)
+
+
+def test_a_later_run_removes_what_a_killed_run_left_and_nothing_else(tmp_path, tiny_weights_dir, text):
+    from spacy_elmo.commands.hdf5_output import _host
+
+    out = tmp_path / "out.hdf5"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # it has exited: its temporary is stale
+    stale = tmp_path / f".out.hdf5.{_host()}-{dead_pid}-abc123.tmp"
+    live = tmp_path / f".out.hdf5.{_host()}-{os.getpid()}-abc123.tmp"  # this process still runs
+    other_host = tmp_path / f".out.hdf5.another-machine-{dead_pid}-abc123.tmp"  # a shared file system
+    other_output = tmp_path / f".other.hdf5.{_host()}-{dead_pid}-abc123.tmp"
+    for path in (stale, live, other_host, other_output):
+        path.write_bytes(b"partial")
+    code, output = embed(tiny_weights_dir, text, out)
+    assert code == 0 and f"removed {stale}" in output
+    assert not stale.exists() and live.exists() and other_host.exists() and other_output.exists()
+
+
+def test_lines_split_only_on_newline(tmp_path, tiny_weights_dir):
+    """A form feed, U+2028, U+0085 or a lone CR inside a line stays in it: dataset i is line i of the file."""
+    lines = ["a\x0cb", "c\u2028d e", "f\x85g\rh", "", "last"]
+    text = tmp_path / "in.txt"
+    text.write_bytes(("\n".join(lines[:2]) + "\r\n" + "\n".join(lines[2:]) + "\n").encode("utf8"))
+    out = tmp_path / "out.hdf5"
+    assert embed(tiny_weights_dir, text, out, "--top")[0] == 0
+    with h5py.File(out, "r") as f:
+        assert sorted(k for k in f if k != "sentence_to_index") == ["0", "1", "2", "3", "4"]
+        assert [f[str(i)].shape[0] for i in range(5)] == [len(line.split()) for line in lines] == [2, 3, 3, 0, 1]
+        index = json.loads(f["sentence_to_index"][0])
+    assert index == {line: str(i) for i, line in enumerate(lines)}
+
+
+@pytest.mark.parametrize("problem", ["nested", "unreadable", "not_an_object"])
+def test_a_bad_options_file_is_one_line_naming_it(tmp_path, tiny_weights_dir, text, monkeypatch, problem):
+    options = tiny_weights_dir / "options.json"
+    if problem == "nested":
+        options.write_text("[" * 100_000 + "]" * 100_000, encoding="utf8")
+        expected = "nested too deeply"
+    elif problem == "not_an_object":
+        options.write_text("[1, 2]", encoding="utf8")
+        expected = "holds a JSON list"
+    else:
+        real = pathlib.Path.read_text
+
+        def read_text(self, *args, **kwargs):  # chmod 000 does not stop root, so fail the read itself
+            if self.name == "options.json":
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(pathlib.Path, "read_text", read_text)
+        expected = "Cannot read options file"
+    code, output = embed(tiny_weights_dir, text, tmp_path / "out.hdf5")
+    assert code == 1 and "Traceback" not in output, output
+    assert len(output.strip().splitlines()) == 1 and expected in output and str(options) in output, output
+    assert not (tmp_path / "out.hdf5").exists()
