@@ -36,7 +36,7 @@ from .cache import ActivationCache
 from .extensions import register_extensions, set_vector_hooks
 from .layers.bilm_model import BiLMModel, get_bilm, set_bilm
 from .layers.listener import NAME as LISTENER_NAME
-from .layers.listener import link_upstream, unlink_upstream
+from .layers.listener import bind_pipeline, link_upstream, unlink_upstream
 from .layers.loaders import WeightsLoader
 from .loading import (
     BILM_FILES,
@@ -403,7 +403,7 @@ def make_elmo(
     mixed_precision: bool,
     precision: str,
 ) -> ElmoComponent:
-    return ElmoComponent(
+    component = ElmoComponent(
         nlp.vocab,
         name,
         weights=weights,
@@ -417,3 +417,5 @@ def make_elmo(
         mixed_precision=mixed_precision,
         precision=precision,
     )
+    bind_pipeline(component, nlp)  # its listeners ask whether it is disabled or frozen there
+    return component

@@ -131,3 +131,27 @@ def test_baseline_configs_train(tmp_path):
                "--paths.train", str(data), "--paths.dev", str(data), "--training.max_steps", "3", "--training.eval_frequency", "3"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_frozen_elmo_without_its_loader_is_refused_with_the_fix(tmp_path, tiny_weights_dir):
+    """spaCy never initializes a frozen component, so the weights loader in [initialize] would not run:
+    `spacy train` stops before the first step and says what to change."""
+    ner, _ = _corpora(tmp_path)
+    cmd = [sys.executable, "-m", "spacy", "train", str(CONFIGS / "ner_elmo.cfg"), "--output", str(tmp_path / "out"),
+           "--paths.train", str(ner), "--paths.dev", str(ner), "--paths.elmo_weights", str(tiny_weights_dir),
+           "--training.frozen_components", '["elmo"]', "--training.max_steps", "1"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert 'Remove "elmo" from frozen_components and keep it in annotating_components' in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "out" / "model-last").exists()
+
+
+def test_frozen_elmo_whose_weights_arrive_trains(tmp_path, tiny_weights_dir):
+    """Frozen with the weights in the pipe's own `weights` setting (the spacy-transformers habit): spaCy skips
+    its initialize, the weights arrive anyway, and the ner learns on real features."""
+    ner, _ = _corpora(tmp_path)
+    model = _train("ner_elmo.cfg", ner, tiny_weights_dir, tmp_path / "frozen",
+                   ["--training.frozen_components", '["elmo"]', "--components.elmo.weights", str(tiny_weights_dir)])
+    docs = _roundtrip_equal(model, tmp_path, ["Yesterday Alice went to Oslo ."])
+    assert docs[0]._.elmo_layers.shape == (3, 6, 16) and numpy.abs(docs[0]._.elmo_layers).max() > 0
+    _elmo_reaches_the_ner_input(model)

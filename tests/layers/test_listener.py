@@ -130,3 +130,34 @@ maxout_pieces = 2
     model.initialize(X=docs)
     Y = model.predict(docs)
     assert [y.shape for y in Y] == [(3, 28), (1, 28)]
+
+
+def test_a_pipeline_without_its_elmo_pipe_refuses_to_run_naming_the_fix(tiny_weights_dir, tmp_path):
+    """Excluded, disabled at load or disabled for a while: the listener raises instead of running on zeros."""
+    nlp = _nlp(tiny_weights_dir, width=16)
+    examples = _examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer, annotates=["elmo"], exclude=["elmo"])
+    expected = nlp("good plot").cats
+    nlp.to_disk(tmp_path / "pipeline")
+
+    excluded = spacy.load(tmp_path / "pipeline", exclude=["elmo"])
+    with pytest.raises(ValueError, match=r"no 'elmo' component is linked.*exclude=\[\"elmo\"\].*load the pipeline with its 'elmo' pipe"):
+        excluded("good plot")
+
+    disabled = spacy.load(tmp_path / "pipeline", disable=["elmo"])
+    with pytest.raises(ValueError, match=r"'elmo' pipe .* is disabled.*nlp.enable_pipe\(\"elmo\"\)"):
+        disabled("good plot")
+    with pytest.raises(ValueError, match="is disabled"):
+        list(disabled.pipe(["good plot", "bad film"]))
+    disabled.enable_pipe("elmo")
+    assert disabled("good plot").cats == expected
+
+    loaded = spacy.load(tmp_path / "pipeline")
+    with loaded.select_pipes(disable=["elmo"]):
+        with pytest.raises(ValueError, match="is disabled"):
+            loaded("good plot")
+    assert loaded("good plot").cats == expected
+    # Called alone, the downstream pipe still gets its features from the linked, enabled elmo pipe.
+    assert loaded.get_pipe("textcat")(loaded.make_doc("good plot")).cats == expected
