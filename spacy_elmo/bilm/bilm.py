@@ -118,6 +118,11 @@ class BiLM(nn.Module):
     def reset_states(self) -> None:
         self._states = None
 
+    def token_ids(self, sentences: Sequence[Sequence[str]]) -> numpy.ndarray:
+        """Token lists -> the (B, T, K) int64 rows forward() takes, zero past each sentence's end: UTF-8
+        character ids here; a checkpoint format with its own vocabularies overrides this."""
+        return batch_to_char_ids(sentences, self.options.max_characters_per_token)
+
     def add_boundaries(self, char_ids: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
         """(B, T, K) -> (B, T + 2, K) with <S> first and </S> after each row's last token; lengths (B,)."""
         B, T, K = char_ids.shape
@@ -223,11 +228,10 @@ class BiLM(nn.Module):
             if not self.stateful:
                 order.sort(key=lambda i: -len(sentences[i]))
             results: List[Optional[numpy.ndarray]] = [None] * len(sentences)
-            max_chars = self.options.max_characters_per_token
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
                 batch = [sentences[i] for i in rows]
-                ids = torch.as_tensor(batch_to_char_ids(batch, max_chars), device=device)
+                ids = torch.as_tensor(self.token_ids(batch), device=device)
                 acts = self(ids).activations.float().cpu().numpy()
                 for j, i in enumerate(rows):
                     results[i] = numpy.ascontiguousarray(acts[:, j, : len(sentences[i])])

@@ -23,7 +23,6 @@ from thinc.types import Floats3d
 from thinc.util import get_torch_default_device
 
 from ..bilm import PRECISIONS, BiLM
-from ..bilm.chars import batch_to_char_ids
 from ..loading import BILM_FILES, ElmoWeightsError, bilm_from_files, bilm_to_files
 
 NAME = "elmo-bilm"
@@ -163,7 +162,7 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
     if not words:
         return [], backprop
     device = shim.device
-    ids = torch.as_tensor(batch_to_char_ids(words, bilm.options.max_characters_per_token), device=device)
+    ids = torch.as_tensor(bilm.token_ids(words), device=device)
     autocast = shim.cfg["mixed_precision"] and device.type == "cuda"
     with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.float16, enabled=autocast):
         activations = bilm(ids).activations.float()  # (L, B, T, 2P)
