@@ -13,6 +13,7 @@ pipeline's weights first came from.
 Writes doc._.elmo_layers (n_layers + 1, len(doc), 2P) in float16 or float32, and the component's fixed
 mix (doc._.elmo_mix) from which doc._.elmo / token._.elmo / span._.elmo are computed (extensions.py).
 """
+import numbers
 import os
 import tempfile
 from pathlib import Path
@@ -96,6 +97,24 @@ def plan_batches(lengths: Sequence[int], token_budget: int) -> List[List[int]]:
     return batches
 
 
+FLOAT32_MAX = float(numpy.finfo(numpy.float32).max)
+
+
+def mix_problems(mix_weights: object, mix_gamma: object) -> List[str]:
+    """What is wrong with a mix (empty when usable): the mix is applied in float32, where a value beyond
+    its range becomes inf and every feature NaN."""
+    problems = []
+
+    def finite(value: object) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and abs(float(value)) <= FLOAT32_MAX
+
+    if mix_weights is not None and not (isinstance(mix_weights, list) and all(finite(w) for w in mix_weights)):
+        problems.append(f"mix_weights is {mix_weights!r}; it must be null or a list of finite float32 numbers, one per layer")
+    if not finite(mix_gamma):
+        problems.append(f"mix_gamma is {mix_gamma!r}; it must be a finite float32 number")
+    return problems
+
+
 class ElmoComponent(Pipe):
     """Frozen ELMo biLM as an annotating pipe. Not trainable; downstream models mix its layers."""
 
@@ -121,6 +140,10 @@ class ElmoComponent(Pipe):
             raise ValueError(f"elmo: precision must be one of {PRECISIONS}, got {precision!r}")
         if token_budget < 1:
             raise ValueError(f"elmo: token_budget must be positive, got {token_budget}")
+        mix = None if mix_weights is None else list(mix_weights)
+        problems = mix_problems(mix, mix_gamma)
+        if problems:
+            raise ValueError("elmo: " + "; ".join(problems) + ".")
         self.vocab = vocab
         self.name = name
         self.get_spans = get_spans
@@ -152,6 +175,7 @@ class ElmoComponent(Pipe):
     def _require_bilm(self) -> BiLM:
         bilm = get_bilm(self.model)
         if bilm is not None:
+            self._check_fits(self.cfg, bilm)  # a loader at initialize may have brought one that does not
             return bilm
         weights = self.cfg["weights"]
         if weights is None:
@@ -162,16 +186,25 @@ class ElmoComponent(Pipe):
             raise ElmoWeightsError(f"The '{self.name}' component's `weights` setting: {err}") from err
         return get_bilm(self.model)  # type: ignore[return-value]
 
-    def _set_bilm(self, bilm: BiLM) -> None:
+    @staticmethod
+    def _check_fits(cfg: Dict, bilm: BiLM) -> None:
+        mix = cfg["mix_weights"]
+        if mix is not None and len(mix) != bilm.n_outputs:
+            raise ValueError(f"elmo: mix_weights has {len(mix)} values but the biLM has {bilm.n_outputs} layers (token layer + {bilm.n_outputs - 1} LSTM layers)")
+
+    def _set_bilm(self, bilm: BiLM, cfg: Optional[Dict] = None) -> None:
+        """Install `bilm` (and the saved settings `cfg` that came with it): everything is checked first, so a
+        refused copy leaves the component as it was."""
+        new_cfg = {**self.cfg, **(cfg or {})}
+        self._check_fits(new_cfg, bilm)
+        self.cfg = new_cfg
         set_bilm(self.model, bilm)
         self._weights_arrived()
 
     def _weights_arrived(self) -> None:
         bilm = get_bilm(self.model)
         assert bilm is not None
-        mix = self.cfg["mix_weights"]
-        if mix is not None and len(mix) != bilm.n_outputs:
-            raise ValueError(f"elmo: mix_weights has {len(mix)} values but the biLM has {bilm.n_outputs} layers (token layer + {bilm.n_outputs - 1} LSTM layers)")
+        self._check_fits(self.cfg, bilm)
         self.cache.clear()
         self._tell_listeners()
 
@@ -342,10 +375,17 @@ class ElmoComponent(Pipe):
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "ElmoComponent":
         """The pipeline's own copy: the `weights` setting (the training machine's directory) is not read."""
         path = Path(path)
-        if (path / CFG_FILE).exists():
-            self.cfg.update(read_saved_cfg(path / CFG_FILE))
-        self._set_bilm(load_weights_dir(path))
+        saved = self._read_saved_cfg(path / CFG_FILE, str(path / CFG_FILE)) if (path / CFG_FILE).exists() else {}
+        self._set_bilm(load_weights_dir(path), saved)
         return self
+
+    @staticmethod
+    def _read_saved_cfg(path: Path, where: str) -> Dict:
+        saved = read_saved_cfg(path)
+        problems = mix_problems(saved.get("mix_weights"), saved.get("mix_gamma", 1.0))
+        if problems:
+            raise ElmoWeightsError(f"{where}: " + "; ".join(problems) + ". Fix the file or save the pipeline again.")
+        return saved
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         files = bilm_to_files(self._require_bilm())
@@ -376,11 +416,12 @@ class ElmoComponent(Pipe):
                 + "; ".join(([f"missing {', '.join(absent)}"] if absent else []) + ([f"{', '.join(wrong_type)} not bytes"] if wrong_type else []))
                 + ". Use bytes written by ElmoComponent.to_bytes."
             )
+        saved: Dict = {}
         if CFG_FILE in files:
             with tempfile.TemporaryDirectory() as tmp:
                 (Path(tmp) / CFG_FILE).write_bytes(files[CFG_FILE])
-                self.cfg.update(read_saved_cfg(Path(tmp) / CFG_FILE))
-        self._set_bilm(bilm_from_files(files))
+                saved = self._read_saved_cfg(Path(tmp) / CFG_FILE, "elmo.from_bytes: the serialised cfg")
+        self._set_bilm(bilm_from_files(files), saved)
         return self
 
 

@@ -1,5 +1,6 @@
 """A saved pipeline is self-contained: spacy.load reads its own copy of the weights, nothing else."""
 import json
+import re
 import shutil
 
 import numpy
@@ -55,6 +56,9 @@ def test_spacy_load_works_after_the_weights_dir_is_gone(saved):
         ({"dtype": "int8"}, "dtype is 'int8'"),
         ({"mix_weights": ["a", "b", "c"]}, "mix_weights is"),
         ({"mix_gamma": "big"}, "mix_gamma is 'big'"),
+        ({"mix_gamma": 1e39}, "mix_gamma is 1e+39; it must be a finite float32 number"),
+        ({"mix_weights": [0.25, 1e39, 0.5]}, "mix_weights is [0.25, 1e+39, 0.5]; it must be null or a list of finite float32"),
+        ({"mix_gamma": float("nan")}, "is not valid JSON"),
     ],
 )
 def test_a_hand_edited_saved_cfg_is_refused_naming_the_file(saved, edit, message):
@@ -63,6 +67,16 @@ def test_a_hand_edited_saved_cfg_is_refused_naming_the_file(saved, edit, message
     cfg = json.loads(cfg_path.read_text(encoding="utf8"))
     cfg.update(edit)
     cfg_path.write_text(json.dumps(cfg), encoding="utf8")
-    with pytest.raises(ValueError, match=message) as err:
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        spacy.load(pipeline)
+    assert str(cfg_path) in str(err.value)
+
+
+def test_a_saved_cfg_with_infinity_is_refused(saved):
+    pipeline, _, _ = saved
+    cfg_path = pipeline / "elmo" / "cfg"
+    text = cfg_path.read_text(encoding="utf8")
+    cfg_path.write_text(re.sub(r'"mix_gamma": ?1\.0', '"mix_gamma": 1e999', text), encoding="utf8")  # reads as inf
+    with pytest.raises(ValueError, match="mix_gamma is inf; it must be a finite float32 number") as err:
         spacy.load(pipeline)
     assert str(cfg_path) in str(err.value)
