@@ -1,6 +1,6 @@
 """Where the full-size biLM's forward pass spends its time on a device: torch.profiler's op table.
 
-    python3 bench/gpu_profile.py [--device cuda] [--batch-sizes 32,512] [--out $OUT/gpu_profile.txt]
+    python3 lab/gpu_profile.py [--device cuda] [--batch-sizes 32,512] [--out $OUT/gpu_profile.txt]
 
 Random weights (the model's own init) in the 2x4096_512_2048cnn_2xhighway shape, sentences of 5-40 random
 words, one warm-up batch, then one profiled batch per size and precision mode. Prints the ops by device

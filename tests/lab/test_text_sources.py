@@ -1,8 +1,9 @@
-"""scripts/text_sources.py's format parsers and archive readers on small inputs made here, in the formats of the
+"""lab/text_sources.py's format parsers and archive readers on small inputs made here, in the formats of the
 real sources (no network, no registry)."""
 import bz2
 import gzip
 import hashlib
+import importlib.util
 import io
 import struct
 import tarfile
@@ -12,9 +13,17 @@ from typing import Dict, List
 
 import pytest
 
-from tests.scripts.test_prepare import load_script
+LAB = Path(__file__).resolve().parents[2] / "lab"
 
-ts = load_script("text_sources")
+
+def load_lab(name: str):
+    spec = importlib.util.spec_from_file_location(f"lab_{name}", LAB / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ts = load_lab("text_sources")
 
 
 def _tar(files: Dict[str, bytes], mode: str = "w:gz") -> bytes:

@@ -1,4 +1,4 @@
-"""Issue 10, "more and better text": what each extra English source (scripts/text_sources.py) does to the biLM's
+"""Issue 10, "more and better text": what each extra English source (lab/text_sources.py) does to the biLM's
 dev perplexity on news and to ner at 10% of CoNLL-2003.
 
 Every biLM is configs/pretrain_small.cfg trained on an EQUAL token budget (--budget training tokens,
@@ -16,9 +16,9 @@ train: configs/ner_elmo.cfg, 10% subset, patience 500, eval every 250, cap 1,500
 After every step WORK/results.json and --metrics are rewritten and the table is printed; a finished run is
 skipped on a rerun (same settings), so an interrupted measurement continues where it stopped.
 
-    python bench/text_sources.py speed --steps 60                      # tokens/s of this machine: size the budget
-    python bench/text_sources.py run --budget 700000 --ner-also wiki   # the measurement
-    python bench/text_sources.py table                                  # the table of what was measured so far
+    python lab/text_sources_study.py speed --steps 60                      # tokens/s of this machine: size the budget
+    python lab/text_sources_study.py run --budget 700000 --ner-also wiki   # the measurement
+    python lab/text_sources_study.py table                                  # the table of what was measured so far
 """
 import json
 import os
@@ -239,7 +239,7 @@ def speed(steps: int = typer.Option(60, help="Training steps (3,000-token batche
 @app.command("run")
 def run_all(
     budget: int = typer.Option(..., help="Training tokens of every biLM (training.max_tokens)"),
-    sources: str = typer.Option(",".join(SOURCES), help="Comma-separated sources (scripts/text_sources.py's)"),
+    sources: str = typer.Option(",".join(SOURCES), help="Comma-separated sources (lab/text_sources.py's)"),
     ner_top: int = typer.Option(2, help="ner for this many mixes with the lowest dev perplexity"),
     ner_also: str = typer.Option("", help="Comma-separated sources trained for ner whatever their perplexity"),
     threads: int = typer.Option(2), precision: str = typer.Option("bf16"), seed: int = typer.Option(0),

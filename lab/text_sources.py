@@ -18,7 +18,7 @@ records each verified file. Archives are read in memory: only members with known
 brown, names matching a fixed pattern) are read, no file is ever written under a name taken from an archive, and
 an archive holding a member with '..' or an absolute path is refused. Outputs are written atomically.
 
-    python scripts/text_sources.py corpus/text_sources [--only brown,kjv] [--cache-dir assets/text_sources/_downloads]
+    python lab/text_sources.py corpus/text_sources [--only brown,kjv] [--cache-dir assets/text_sources/_downloads]
 """
 import bz2
 import csv
@@ -78,7 +78,7 @@ KJV_MEMBER = "usr/lib/bible.data"
 LINUXDOC_PREFIX = "usr/share/doc/linux-doc-6.1/Documentation/"
 
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from fetch_assets import sha256sum  # noqa: E402  (one checksum helper for every download)
 
 from spacy_elmo.bilm.atomic import atomic_write  # noqa: E402  (the project's one temp-file-and-rename)
