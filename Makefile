@@ -16,24 +16,25 @@ $(BIN)/python:
 	$(BIN)/pip install -q $(TORCH)
 
 setup: $(BIN)/python
-	$(BIN)/pip install -q -e ".[test,plot]"
+	$(BIN)/pip install -q -e ".[test,project]"
 
 # The suite, then the tests of the optional extras with them installed (the spacy-transformers bridge, and
 # spacy-curated-transformers beside elmo). In that order because once
 # spacy-transformers is installed every spaCy process imports it and transformers (~1.3 s per start; the suite
 # and the ci workflow start ~75), and the rest of the suite does not need it.
 test: setup
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -n auto --durations=10 tests --ignore=tests/test_transformers_extra.py --ignore=tests/test_curated_extra.py
 	$(BIN)/pip install -q -e ".[transformers,curated]"
 	$(BIN)/python -m pytest -q tests/test_transformers_extra.py tests/test_curated_extra.py
 
-# project.yml: one workflow per size (ci, demo, full), each with its own commands and corpus|training|metrics|packages/SIZE/.
+# project.yml: one workflow, `all`; the size (a table in scripts/presets.py) is a var: corpus|training|metrics|packages/SIZE/.
 demo: setup
-	$(BIN)/python -m spacy project run demo .
+	$(BIN)/python -m spacy project run all . --vars.size demo
 
 # The same workflow on tiny slices of the same real data (a few minutes); CI runs it.
 ci-project: setup
-	$(BIN)/python -m spacy project run ci .
+	$(BIN)/python -m spacy project run all . --vars.size ci
 
 bench: setup
 	$(BIN)/python bench/bench_bilm.py

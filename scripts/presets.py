@@ -1,110 +1,100 @@
-"""Size presets of the project: `ci` (tiny slices, minutes), `demo` (2-core CPU, 91.3 minutes measured, trainings to patience, two at a time), `full` (GPU).
+"""The settings of each size of the workflow, one table per size: `ci` (tiny slices, minutes), `demo` (a 2-core CPU,
+the default) and `full` (the published architecture on all data, for a GPU). project.yml picks one with
+`--vars.size SIZE`; every step of scripts/run.py reads its settings here and writes only the size's folders:
+corpus/SIZE/, training/SIZE/, metrics/SIZE/ and packages/SIZE/.
 
-Every step of scripts/run.py reads its settings from here; project.yml has one workflow per size
-(`spacy project run ci|demo|full`) whose commands pass their size explicitly and keep their files
-apart: corpus/SIZE/, training/SIZE/, metrics/SIZE/, packages/SIZE/.
+Each entry is named as what it sets, so a value is one hop from the file it changes:
+- `conll`, `bbc`, `sentiment`, `lm`, `adapt`: the options of scripts/prepare_<data>.py, named as the script's own
+  options (`limit_train` is `--limit-train`); `adapt` None: a size without domain adaptation.
+- `pretrain_config`: the pretraining config; `pretrain`, `adapt_train`: overrides of it and of
+  configs/pretrain_adapt.cfg, named as the config keys they set (`training.max_steps` is [training] max_steps).
+- `ner_train`, `textcat_train`, `sentiment_train`: overrides of configs/{ner,textcat}_{elmo,tok2vec}.cfg (sentiment
+  trains the textcat configs), the same for both sides of a comparison; `ner_stock_train`, `sentiment_stock_train`:
+  of spaCy's stock efficiency configs (`spacy init config --pipeline ner|textcat --optimize efficiency`), None for a
+  size without them. What a config file shows runs unless its size's table names the key.
+- `ner_seeds`, `sentiment_seeds`, `sentiment_stock_seeds`, `unadapted_seeds`: the [system] seeds trained per training
+  set ("10": 10% of the training sentences); the report gives their mean. `sentiment_features`: the sides that
+  sentiment trains (default both).
+- `ner_bilm`: the biLM ner's ELMo side reads, "adapted" (general pretraining, then `pretrain --init-from` on the
+  task's unlabelled training text, as the ELMo paper does for some tasks) or "pretrained"; where it is "adapted",
+  `unadapted_seeds` also trains ner on the biLM before adaptation, so the report can say what each stage gives.
 
-Trainings stop when the dev score has not improved for `patience` steps (spaCy's [training] patience,
-counted in steps, checked at each evaluation), ELMo and tok2vec alike; max_steps is only a cap for time,
-and the report says which of the two stopped each run. `sentiment_seeds` lists the [system] seeds
-trained per sentiment training set ("10": 10% of the training snippets, "100": all of them) and `ner_seeds`
-those per CoNLL-2003 training fraction; the report gives their mean and how many seeds ELMo wins. Every seed,
-0 included, trains both ELMo and tok2vec; all the size's trainings run as one queue, two at a time on CPU, longest
-first (scripts/run.py train-all), so that they cost about half their serial time on a 2-core CPU and each trains beside one other. `stock_train` gives spaCy's stock ner config (`spacy init config --pipeline ner
---optimize efficiency`; its own loop: patience 1600, eval every 200, cap 20,000) the baseline's loop settings.
-`sentiment_stock_seeds` lists the sentiment training sets (and seeds) also trained with spaCy's stock textcat
-config (`spacy init config --pipeline textcat --optimize efficiency`: a bag of words, TextCatBOW), with
-`sentiment_stock_train`'s loop (the sentiment loop's patience, evaluations and cap; its own batcher and optimizer),
-so that the report can say where both sentiment models stand against what spaCy gives without either.
-Domain adaptation (`adapt`: prepare_adapt_corpus.py's options, None for a size without it; `adapt_train`:
-overrides of configs/pretrain_adapt.cfg) continues the size's biLM on the words of CoNLL-2003's training
-sentences with `pretrain --init-from`. `ner_bilm` says which biLM ner's ELMo side reads: "adapted" (general
-pretraining, then adaptation on the task's unlabelled training text, as the ELMo paper does for some tasks; needs
-`adapt`) or "pretrained". Where it is "adapted", `unadapted_seeds` lists the ner training sets also trained on the
-biLM before adaptation, with their seeds, so the report can say what each stage gives (compared with the tok2vec
-run of the same fraction and seed that ner's comparison trains).
+Every training stops when its dev score has not improved for `training.patience` steps; `training.max_steps` is only
+a cap for time, and the report says which of the two stopped each run.
 """
 from typing import Any, Dict, List
 
 PRESETS: Dict[str, Dict[str, Any]] = {
     "ci": {
-        "conll": ["--train-fractions", "0.1,0.25,1.0", "--limit-train", "400", "--limit-dev", "100", "--limit-test", "100"],
-        "textcat": ["--limit", "16", "--max-tokens", "80"],
-        "lm": ["--dev-fraction", "0.1", "--limit-words", "30000"],
+        "conll": {"train_fractions": "0.1,0.25,1.0", "limit_train": 400, "limit_dev": 100, "limit_test": 100},
+        "bbc": {"limit": 16, "max_tokens": 80},
+        "sentiment": {"train_fractions": "0.1,1.0", "limit_train": 300, "limit_dev": 60, "limit_test": 60},
+        "lm": {"dev_fraction": 0.1, "limit_words": 30000},
+        # the adaptation step runs, on a slice, so that ci exercises it; ci's ner still reads the pretrained biLM
+        "adapt": {"limit_train": 400, "dev_fraction": 0.1},
         "pretrain_config": "configs/pretrain_tiny.cfg",
-        "pretrain": ["--training.max_steps", "30"],  # the slowest ci step: enough for a biLM that loads and trains
-        "ner": ["--training.max_steps", "60", "--training.eval_frequency", "30", "--training.patience", "60"],
-        "textcat_train": ["--training.max_steps", "40", "--training.eval_frequency", "20", "--training.patience", "40"],
-        "sentiment": ["--train-fractions", "0.1,1.0", "--limit-train", "300", "--limit-dev", "60", "--limit-test", "60"],
-        "sentiment_train": ["--training.max_steps", "20", "--training.eval_frequency", "10", "--training.patience", "20",
-                            "--training.batcher.size", "500"],
-        # sentiment with tok2vec at 10% only (textcat-elmo runs the same config) and no stock ner: ci exercises each
-        # step once and stays short
-        "sentiment_seeds": {"10": [0], "100": []},
-        # one extra ner seed at 10% (the smallest training set): ci trains a second seed of one comparison
-        "ner_seeds": {"10": [0, 1], "25": [0], "100": [0]},
-        "sentiment_features": ["tok2vec"],
-        "stock_train": None,
-        "sentiment_stock_seeds": {},
+        "pretrain": {"training.max_steps": 30},  # enough for a biLM that loads and trains
+        "adapt_train": {"training.max_tokens": 0, "training.max_steps": 6, "training.eval_every": 3,
+                        "training.checkpoint_every": 3, "training.log_every": 3},
+        "ner_train": {"training.max_steps": 60, "training.eval_frequency": 30, "training.patience": 60},
+        "textcat_train": {"training.max_steps": 40, "training.eval_frequency": 20, "training.patience": 40},
+        "sentiment_train": {"training.max_steps": 20, "training.eval_frequency": 10, "training.patience": 20,
+                            "training.batcher.size": 500},
+        "ner_stock_train": None,
         "sentiment_stock_train": None,
-        # adaptation is tested on its own (tests/commands/test_pretrain_init_from.py); ci stays short
-        "adapt": None,
-        "adapt_train": [],
+        # one extra ner seed at 10%, sentiment with tok2vec at 10% only: each kind of run once, and short
+        "ner_seeds": {"10": [0, 1], "25": [0], "100": [0]},
+        "sentiment_seeds": {"10": [0], "100": []},
+        "sentiment_features": ["tok2vec"],
+        "sentiment_stock_seeds": {},
         "ner_bilm": "pretrained",
         "unadapted_seeds": {},
     },
     "demo": {
-        "conll": ["--train-fractions", "0.1,0.25,1.0"],
-        "textcat": ["--max-tokens", "200"],
-        "lm": ["--dev-fraction", "0.02"],
+        "conll": {"train_fractions": "0.1,0.25,1.0"},
+        "bbc": {"max_tokens": 200},
+        "sentiment": {"train_fractions": "0.1,1.0"},
+        "lm": {"dev_fraction": 0.02},
+        "adapt": {"dev_fraction": 0.05},
         "pretrain_config": "configs/pretrain_small.cfg",
-        "pretrain": [],
-        # patience 500 = two evaluations without a better dev F1 decides; 5,000 is only a guard (in `make demo` of b52a264
-        # every ner run stopped on patience, after 1,250-3,500 steps). The earlier 1,500-step cap stopped 20 of 21 runs
-        # and bent the comparison both ways (docs/EXPERIMENTS.md, "Training past the cap")
-        "ner": ["--training.max_steps", "5000", "--training.eval_frequency", "250", "--training.patience", "500"],
-        # the same for BBC topics: the 600-step cap of the demo of b52a264 stopped both sides, the baseline still improving
-        # (in the demo of e81a82d both stopped on patience: ELMo at 800, tok2vec at 1,200; docs/EXPERIMENTS.md)
-        "textcat_train": ["--training.max_steps", "5000", "--training.eval_frequency", "100", "--training.patience", "300"],
-        "sentiment": ["--train-fractions", "0.1,1.0"],
-        # ~23 snippets a step; 1,016 snippets (10%) are ~44 steps an epoch, 10,164 (100%) ~440
-        "sentiment_train": ["--training.batcher.size", "500", "--training.eval_frequency", "25", "--training.patience", "200",
-                            "--training.max_steps", "3000"],
-        "sentiment_seeds": {"10": [0, 1, 2], "100": [0]},
-        # issue 10's targets are means over 3 seeds at every fraction, with ELMo ahead in every seed at 10%
+        "pretrain": {},
+        "adapt_train": {},
+        # patience: two evaluations without a better dev score decide; max_steps only guards the time
+        # (docs/EXPERIMENTS.md, "Training past the cap")
+        "ner_train": {"training.max_steps": 5000, "training.eval_frequency": 250, "training.patience": 500},
+        "textcat_train": {"training.max_steps": 5000, "training.eval_frequency": 100, "training.patience": 300},
+        # ~23 snippets a step: 10% of the training snippets is ~44 steps an epoch, all of them ~440
+        "sentiment_train": {"training.batcher.size": 500, "training.eval_frequency": 25, "training.patience": 200,
+                            "training.max_steps": 3000},
+        # the baseline's loop, so that only the stock model and its optimizer schedule differ
+        "ner_stock_train": {"training.max_steps": 5000, "training.eval_frequency": 250, "training.patience": 500},
+        "sentiment_stock_train": {"training.eval_frequency": 25, "training.patience": 200, "training.max_steps": 3000},
+        # every claim is a mean over 3 seeds
         "ner_seeds": {"10": [0, 1, 2], "25": [0, 1, 2], "100": [0, 1, 2]},
-        # the baseline's loop (above), so that only the stock model and its optimizer schedule differ
-        "stock_train": ["--training.max_steps", "5000", "--training.eval_frequency", "250", "--training.patience", "500"],
-        # the seeds of the sentiment comparison; a bag of words trains in 14-22 s at 10%, 35 s at 100% (the demo of b9b08e1)
+        "sentiment_seeds": {"10": [0, 1, 2], "100": [0]},
         "sentiment_stock_seeds": {"10": [0, 1, 2], "100": [0]},
-        "sentiment_stock_train": ["--training.eval_frequency", "25", "--training.patience", "200", "--training.max_steps", "3000"],
-        "adapt": ["--dev-fraction", "0.05"],
-        "adapt_train": [],  # configs/pretrain_adapt.cfg as it is: 400k tokens, about 2 passes over the 193k words
-        # ner minus tok2vec on the news biLM / on the adapted one, 3 seeds each, with the biLMs of the demo of 19050e4
-        # (10%: that demo; 25% and 100%: the workflow's commands by hand): 10% +1.49 / +2.28, 25% +1.13 / +1.23,
-        # 100% +1.44 / +1.74 (README, "Domain adaptation")
         "ner_bilm": "adapted",
-        # what adaptation adds, 3 seeds as every downstream claim, where it adds most
+        # what adaptation adds, where it adds most
         "unadapted_seeds": {"10": [0, 1, 2]},
     },
     "full": {
-        "conll": ["--train-fractions", "0.1,0.25,1.0"],
-        "textcat": ["--max-tokens", "400"],
-        "lm": ["--dev-fraction", "0.02"],
+        "conll": {"train_fractions": "0.1,0.25,1.0"},
+        "bbc": {"max_tokens": 400},
+        "sentiment": {"train_fractions": "0.1,1.0"},
+        "lm": {"dev_fraction": 0.02},
+        "adapt": {"dev_fraction": 0.05},
         "pretrain_config": "configs/pretrain_full.cfg",
-        "pretrain": [],
-        "ner": ["--training.max_steps", "20000", "--training.eval_frequency", "500", "--training.patience", "2500"],
-        "textcat_train": ["--training.max_steps", "5000", "--training.eval_frequency", "200", "--training.patience", "1000"],
-        "sentiment": ["--train-fractions", "0.1,1.0"],
-        "sentiment_train": ["--training.batcher.size", "500", "--training.eval_frequency", "50", "--training.patience", "1000",
-                            "--training.max_steps", "20000"],
-        "sentiment_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
+        "pretrain": {},
+        "adapt_train": {"training.max_tokens": 2000000},
+        "ner_train": {"training.max_steps": 20000, "training.eval_frequency": 500, "training.patience": 2500},
+        "textcat_train": {"training.max_steps": 5000, "training.eval_frequency": 200, "training.patience": 1000},
+        "sentiment_train": {"training.batcher.size": 500, "training.eval_frequency": 50, "training.patience": 1000,
+                            "training.max_steps": 20000},
+        "ner_stock_train": {"training.max_steps": 20000, "training.eval_frequency": 500, "training.patience": 2500},
+        "sentiment_stock_train": {"training.eval_frequency": 50, "training.patience": 1000, "training.max_steps": 20000},
         "ner_seeds": {"10": [0, 1, 2], "25": [0, 1, 2], "100": [0, 1, 2]},
-        "stock_train": ["--training.max_steps", "20000", "--training.eval_frequency", "500", "--training.patience", "2500"],
+        "sentiment_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
         "sentiment_stock_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
-        "sentiment_stock_train": ["--training.eval_frequency", "50", "--training.patience", "1000", "--training.max_steps", "20000"],
-        "adapt": ["--dev-fraction", "0.05"],
-        "adapt_train": ["--training.max_tokens", "2000000"],
         "ner_bilm": "adapted",
         "unadapted_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
     },
@@ -116,8 +106,17 @@ FRACTIONS = {"10": "train_10.spacy", "25": "train_25.spacy", "100": "train.spacy
 def preset(size: str) -> Dict[str, Any]:
     if size not in PRESETS:
         raise SystemExit(f"Unknown size preset {size!r}; choose one of {', '.join(PRESETS)} "
-                         "(the project's workflows: spacy project run ci|demo|full).")
+                         "(spacy project run all . --vars.size SIZE).")
     return PRESETS[size]
+
+
+def options(values: Dict[str, Any]) -> List[str]:
+    """A table entry as command-line options: {"limit_train": 400} -> --limit-train 400 (a script's option);
+    {"training.patience": 500} -> --training.patience 500 (a config key, as spaCy's CLI overrides name it)."""
+    argv: List[str] = []
+    for key, value in values.items():
+        argv += ["--" + (key if "." in key else key.replace("_", "-")), str(value)]
+    return argv
 
 
 def ner_reads_adapted_bilm(size: str) -> bool:

@@ -177,7 +177,10 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
          # Annotated, so a direct call (tests, bench/gpu_demo.py) gets plain defaults, not typer's OptionInfo
          fractions: Annotated[str, typer.Option("--fractions", help="ner training fractions (rows and chart points)")] = "10,25,100",
          textcat: Annotated[bool, typer.Option("--textcat/--no-textcat", help="textcat rows and panel (the GPU demo has none)")] = True,
-         training_dir: Annotated[Path, typer.Option("--training-dir", help="where run.py writes the size's trainings (the adaptation runs)")] = Path("training")) -> None:
+         training_dir: Annotated[Path, typer.Option("--training-dir", help="where run.py writes the size's trainings (the adaptation runs)")] = Path("training"),
+         output: Annotated[Optional[Path], typer.Option("--output", help="where results.md and results.png go (default: METRICS_DIR)")] = None) -> None:
+    output = output if output is not None else metrics_dir
+    output.mkdir(parents=True, exist_ok=True)
     ner_fractions = [f.strip() for f in fractions.split(",") if f.strip()]
     all_seeds, sentiment_features = sentiment_runs(size)
     seeds = {fraction: list(s) for fraction, s in all_seeds.items() if s}
@@ -274,7 +277,7 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
                   f"| spaCy stock efficiency config | {pct(stock.get('ents_f'))} | {steps_cell(stock)} |",
                   f"| baseline minus stock | {diff(ours.get('ents_f'), stock.get('ents_f'))} | |"]
     lines += sentiment_stock_table(metrics_dir, size, sentiment_scores)
-    (metrics_dir / "results.md").write_text("\n".join(lines) + "\n")
+    (output / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     try:
         import matplotlib
@@ -282,7 +285,7 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is not installed (pip install 'spacy-elmo[plot]'): no chart written.")
+        print("matplotlib is not installed (pip install -e '.[project]'): no chart written.")
         return
     panels = 1 + int(textcat) + int(bool(sentiment_means))
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
@@ -310,8 +313,8 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
                 ylabel="test accuracy (mean over seeds)", title="sentiment learning curve")
         ax3.legend()
     fig.tight_layout()
-    fig.savefig(metrics_dir / "results.png", dpi=100)
-    print(f"wrote {metrics_dir / 'results.md'} and {metrics_dir / 'results.png'}")
+    fig.savefig(output / "results.png", dpi=100)
+    print(f"wrote {output / 'results.md'} and {output / 'results.png'}")
 
 
 if __name__ == "__main__":

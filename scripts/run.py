@@ -1,7 +1,9 @@
 """The project's steps, one call per command of project.yml. Each prints the exact command it runs,
 so any step can be rerun by hand.
 
+    python scripts/run.py check --size SIZE
     python scripts/run.py prepare conll|bbc|sentiment|lm|adapt --size SIZE
+    python scripts/run.py pretrain-config --size SIZE
     python scripts/run.py pretrain --size SIZE [--gpu-id N]
     python scripts/run.py adapt --size SIZE [--elmo DIR] [--gpu-id N]
     python scripts/run.py train ner|textcat|sentiment elmo|tok2vec|stock|unadapted 10|25|100 --size SIZE [--seed N] [--elmo DIR] [--gpu-id N]
@@ -11,31 +13,26 @@ so any step can be rerun by hand.
     python scripts/run.py package --size SIZE --name NAME --version VERSION
     python scripts/run.py wheel
 
-SIZE is ci, demo or full (scripts/presets.py). A size reads and writes only its own folders:
-corpus/SIZE/, training/SIZE/, metrics/SIZE/ and packages/SIZE/, so the output of one size can never
-stand in for another's in project.yml's deps. The `*_commands` functions build the argv lists without
-running anything (tests/test_project.py checks them against project.yml's deps and outputs).
+SIZE is ci, demo or full, a table of settings each (scripts/presets.py). A size reads and writes only its own
+folders: corpus/SIZE/, training/SIZE/ (the biLMs; every pipeline under training/SIZE/runs/), metrics/SIZE/ (each
+pipeline's scores under metrics/SIZE/runs/, the report beside them) and packages/SIZE/. The `*_commands` functions
+build the argv lists without running anything (tests/test_project.py checks them against project.yml).
 
-Every training stops when its dev score has not improved for [training] patience steps (or at the
-max_steps cap of the size's preset) and logs each evaluation to DIR/train_log.jsonl; `train` then writes
-DIR/train_summary.json (best step, last step, what stopped it, seconds), and `evaluate` adds it to the
-metrics file under "training", so the report can say how long each side trained.
+Every training stops when its dev score has not improved for [training] patience steps (or at the size's
+max_steps cap) and logs each evaluation to DIR/train_log.jsonl; `train` then writes DIR/train_summary.json (best
+step, last step, what stopped it, seconds), and `evaluate` adds it to the metrics file under "training".
 
-`train-all` trains every pipeline of the size (runs: the ELMo and tok2vec sides of each comparison, seed 0 and the
-presets' extra ner_seeds and sentiment_seeds alike, spaCy's stock ner and textcat, and the ner on the biLM before adaptation) as one
-queue with two slots on CPU: two trainings at a time, each in its own process with half the cores for torch and BLAS
-(OMP_NUM_THREADS, MKL_NUM_THREADS), every output line prefixed with its run's name ([ner_elmo_10_seed1] ...), and
-whenever one ends the next starts, longest expected first. spaCy's trainings use about one core each, so the queue
-costs about half the serial time with no core waiting for a slower run beside it (the ELMo side of a comparison
-trains 1.2-2.8x as long as its tok2vec side: run as fixed pairs, the demo's trainings left ~20 core-minutes idle),
-and every training shares the machine with one other the whole time. With a GPU (--gpu-id >= 0) --jobs defaults
-to 1: one after the other. `evaluate-all` scores them the same way. `train` and `evaluate` retrain or rescore any
-one pipeline by itself.
+`train-all` trains every pipeline of the size (both sides of each comparison at every seed, spaCy's stock ner and
+textcat, the ner on the biLM before adaptation) as one queue with two slots on CPU: two trainings at a time, each in
+its own process with half the cores for torch and BLAS, every output line prefixed with its run's name, and whenever
+one ends the next starts, the most expected first (expected_cost: training share x step cap, twice with ELMo), so no
+core waits for a slower run beside it. A `[queue]` line says which run of how many starts and about how long is
+left. With a GPU (--gpu-id >= 0) --jobs defaults to 1. `evaluate-all` scores them the same way; `train` and
+`evaluate` retrain or rescore one pipeline by itself.
 
-Where the size's preset has `ner_bilm = "adapted"` (demo, full), ner's ELMo side reads the biLM that `adapt` continued
-on CoNLL-2003's training text (training/SIZE/elmo_adapted), and the `unadapted` runs train the same ELMo config on the
-pretrained biLM (training/SIZE/elmo) for the report's "what each stage gives"; textcat and sentiment always read the
-pretrained biLM (bilm_dir).
+Where the size's `ner_bilm` is "adapted", ner's ELMo side reads the biLM that `adapt` continued on CoNLL-2003's
+training text (training/SIZE/elmo_adapted) and the `unadapted` runs train the same config on the pretrained biLM
+(training/SIZE/elmo); textcat and sentiment always read the pretrained one.
 """
 import json
 import os
@@ -53,7 +50,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import typer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from presets import FRACTIONS, gpu_args, ner_reads_adapted_bilm, preset  # noqa: E402
+from presets import FRACTIONS, gpu_args, ner_reads_adapted_bilm, options, preset  # noqa: E402
 
 PY = sys.executable
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -64,21 +61,22 @@ JOBS = typer.Option(None, "--jobs", help="how many run at once: default 2 on CPU
 
 TASKS = ("ner", "textcat", "sentiment")
 FEATURES = ("elmo", "tok2vec")
-# What each prepare step reads (under assets/) and the script that does it; outputs go to corpus/SIZE/NAME.
-DATA = {"conll": ("conll2003", "scripts/prepare_conll.py"), "bbc": ("bbc", "scripts/prepare_textcat.py"),
-        "sentiment": ("rotten_tomatoes", "scripts/prepare_sentiment.py"), "lm": ("news", "scripts/prepare_lm_corpus.py"),
-        "adapt": ("conll2003", "scripts/prepare_adapt_corpus.py")}
-CORPUS_NAMES = {"conll": "conll2003", "bbc": "bbc", "sentiment": "sentiment", "lm": "lm", "adapt": "adapt"}
-PREPARE_PRESETS = {"conll": "conll", "bbc": "textcat", "sentiment": "sentiment", "lm": "lm", "adapt": "adapt"}
+# What each prepare step reads (under assets/), the script that does it and its folder under corpus/SIZE/; the
+# script's options are the size's table entry of the same name (scripts/presets.py).
+DATA = {"conll": ("conll2003", "scripts/prepare_conll.py", "conll2003"),
+        "bbc": ("bbc", "scripts/prepare_textcat.py", "bbc"),
+        "sentiment": ("rotten_tomatoes", "scripts/prepare_sentiment.py", "sentiment"),
+        "lm": ("news", "scripts/prepare_lm_corpus.py", "lm"),
+        "adapt": ("conll2003", "scripts/prepare_adapt_corpus.py", "adapt")}
 ADAPT_CONFIG = "configs/pretrain_adapt.cfg"
 TASK_DATA = {"ner": "conll", "textcat": "bbc", "sentiment": "sentiment"}
-# Sentiment trains the textcat configs on the Rotten Tomatoes snippets (the presets' sentiment_train overrides).
+# Sentiment trains the textcat configs on the Rotten Tomatoes snippets (with the table's sentiment_train).
 TASK_CONFIG = {"ner": "ner", "textcat": "textcat", "sentiment": "textcat"}
-TASK_TRAIN_PRESET = {"ner": "ner", "textcat": "textcat_train", "sentiment": "sentiment_train"}
 # spaCy's own `spacy init config --pipeline ner|textcat --optimize efficiency`, trained beside the baseline: ner once at
 # 10%; sentiment (textcat: a bag of words) at the sentiment comparison's training sets and seeds.
 STOCK_PIPELINE = {"ner": "ner", "sentiment": "textcat"}
-STOCK_TRAIN_PRESET = {"ner": "stock_train", "sentiment": "sentiment_stock_train"}
+# What the workflow needs beyond the package itself (the `project` extra), checked before its first step.
+REQUIREMENTS = {"build": "spacy package --build wheel", "matplotlib": "the report's chart"}
 Run = Tuple[str, str, str, int]  # (task, features, fraction, seed)
 COMPARED_FEATURES = ("elmo", "tok2vec")  # the two sides of each comparison the report makes
 
@@ -99,9 +97,11 @@ def sh(args: List[str]) -> None:
 
 @dataclass
 class Job:
-    """One run's commands, executed one after another; `name` (the run's name) prefixes every line they print."""
+    """One run's commands, executed one after another; `name` (the run's name) prefixes every line they print;
+    `cost`: how long it is expected to take relative to the others (the queue's ETA)."""
     name: str
     commands: List[List[str]]
+    cost: float = 1.0
 
 
 @dataclass
@@ -127,6 +127,17 @@ def job_env(side_by_side: int) -> Dict[str, str]:
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f}s"
+
+
+def queue_line(started: int, total: int, name: str, elapsed: float, done_cost: float, left_cost: float) -> str:
+    """The queue's overall progress as a run starts: which run of how many, and the time left estimated from the
+    wall time so far per unit of expected cost of the runs that ended (none ended yet: no estimate)."""
+    eta = f"about {minutes(elapsed * left_cost / done_cost)} left" if done_cost > 0 else "ETA after the first run ends"
+    return f"run {started} of {total}: {name} ({minutes(elapsed)} so far, {eta})"
 
 
 def run_side_by_side(jobs: List[Job], parallel: int = 2) -> Dict[str, JobResult]:
@@ -181,14 +192,25 @@ def run_side_by_side(jobs: List[Job], parallel: int = 2) -> Dict[str, JobResult]
     slots = min(parallel, len(jobs))
     env = job_env(max(1, slots))
 
+    queue_start, total_cost = time.perf_counter(), sum(job.cost for job in jobs)
+    done_cost = 0.0
+
     def slot() -> None:
+        nonlocal done_cost
         while True:
             with lock:
                 failed = any(r.returncode not in (None, 0) for r in results.values())
                 if not pending or failed or interrupted.is_set():
                     return
                 job = pending.pop(0)
+                started = len(jobs) - len(pending)
+                # what has not ended yet: the runs still queued, those running and this one
+                left = total_cost - done_cost
+                print(f"[queue] {queue_line(started, len(jobs), job.name, time.perf_counter() - queue_start, done_cost, left)}",
+                      flush=True)
             work(job, env)
+            with lock:
+                done_cost += job.cost
 
     try:
         threads = [threading.Thread(target=slot, daemon=True) for _ in range(slots)]
@@ -239,7 +261,7 @@ def parallel_jobs(jobs: Optional[int], gpu_id: int) -> int:
 def runs(size: str) -> Iterator[Run]:
     """(task, features, fraction, seed) of every pipeline a size trains: ner at three data sizes and sentiment at a
     small and the full training set (each with the preset's seeds), textcat once, spaCy's stock ner at 10% (where the
-    preset has stock_train) and its stock textcat on sentiment (sentiment_stock_seeds)."""
+    table has ner_stock_train) and its stock textcat on sentiment (sentiment_stock_seeds)."""
     p = preset(size)
     for features in FEATURES:
         for fraction in FRACTIONS:
@@ -249,7 +271,7 @@ def runs(size: str) -> Iterator[Run]:
         for fraction in ("10", "100"):
             for seed in p["sentiment_seeds"][fraction] if features in p.get("sentiment_features", FEATURES) else []:
                 yield "sentiment", features, fraction, seed
-    if p["stock_train"] is not None:  # None: a size without the stock comparison (ci, to keep it short)
+    if p["ner_stock_train"] is not None:  # None: a size without the stock comparison (ci, to keep it short)
         yield "ner", "stock", "10", 0
     for fraction, seeds in p["sentiment_stock_seeds"].items():
         for seed in seeds:
@@ -277,23 +299,24 @@ def comparisons(size: str) -> List[Tuple[str, str, int]]:
     return compared
 
 
-# Seconds each training took in the demo of b52a264 (2-core Xeon, two trainings at a time; textcat to patience by hand),
-# (ELMo features, without): only their order matters. The queue starts the longest first, so that its two slots end
-# close together (the longest-processing-time rule) instead of one waiting for the other at every pair.
-EXPECTED_SECONDS = {("ner", "100"): (355, 250), ("ner", "25"): (330, 150), ("ner", "10"): (160, 125),
-                    ("textcat", "100"): (250, 165), ("sentiment", "100"): (195, 95), ("sentiment", "10"): (63, 57)}
-# spaCy's stock configs, in the demo of b9b08e1 (2-core AMD EPYC, two at a time; sentiment at 10%: 14-22 s over 3 seeds).
-STOCK_EXPECTED_SECONDS = {("ner", "10"): 127, ("sentiment", "100"): 35, ("sentiment", "10"): 22}
+def training_settings(size: str, run: Run) -> Dict[str, Any]:
+    """The size's table entry of overrides a run trains with: the stock configs keep their own batcher and optimizer,
+    and the size sets their patience, evaluations and cap."""
+    task, features = run[0], run[1]
+    return preset(size)[f"{task}_stock_train" if features == "stock" else f"{task}_train"]
 
 
-def longest_first(trained: List[Run]) -> List[Run]:
-    """The runs in the order train-all queues them: by expected time, longest first (ties keep runs' order)."""
-    def expected(run: Run) -> int:
-        if run[1] == "stock":
-            return STOCK_EXPECTED_SECONDS[(run[0], run[2])]
-        with_elmo, without = EXPECTED_SECONDS[(run[0], run[2])]
-        return with_elmo if run[1] in ("elmo", "unadapted") else without
-    return sorted(trained, key=lambda run: -expected(run))
+def expected_cost(size: str, run: Run) -> float:
+    """The queue's rule for how long a run takes: its share of the training set times its step cap, twice that with
+    ELMo features (each step also runs the biLM). Only the order it gives matters."""
+    cap = training_settings(size, run).get("training.max_steps", 0)
+    return int(run[2]) * cap * (2 if run[1] in ("elmo", "unadapted") else 1)
+
+
+def longest_first(trained: List[Run], size: str) -> List[Run]:
+    """The runs in the order train-all queues them, the most expected first (ties keep runs' order), so that the
+    queue's slots end close together (the longest-processing-time rule) instead of one waiting for the other."""
+    return sorted(trained, key=lambda run: -expected_cost(size, run))
 
 
 def check_run(task: str, features: str, fraction: str, seed: int, size: str) -> None:
@@ -312,7 +335,7 @@ def run_name(task: str, features: str, fraction: str, seed: int = 0) -> str:
 
 
 def corpus_dir(size: str, data: str) -> str:
-    return f"corpus/{size}/{CORPUS_NAMES[data]}"
+    return f"corpus/{size}/{DATA[data][2]}"
 
 
 def elmo_dir(size: str) -> str:
@@ -337,12 +360,28 @@ def bilm_dir(size: str, task: str, features: str) -> Optional[str]:
     return elmo_dir(size)
 
 
+def pipelines_dir(size: str) -> str:
+    """Where train-all writes every pipeline of the size: one folder, whatever the size trains."""
+    return f"training/{size}/runs"
+
+
+def scores_dir(size: str) -> str:
+    """Where evaluate-all writes each pipeline's test scores (the report writes beside it, in metrics/SIZE/)."""
+    return f"metrics/{size}/runs"
+
+
 def pipeline_dir(size: str, task: str, features: str, fraction: str, seed: int = 0) -> str:
-    return f"training/{size}/{run_name(task, features, fraction, seed)}"
+    return f"{pipelines_dir(size)}/{run_name(task, features, fraction, seed)}"
 
 
 def metrics_file(size: str, task: str, features: str, fraction: str, seed: int = 0) -> str:
-    return f"metrics/{size}/{run_name(task, features, fraction, seed)}.json"
+    return f"{scores_dir(size)}/{run_name(task, features, fraction, seed)}.json"
+
+
+def pretrain_config(size: str) -> str:
+    """The size's pretraining config as its pretrain step reads it: a copy of the table's pretrain_config, so that
+    an edit to another size's pretraining config reruns nothing here."""
+    return f"training/{size}/pretrain.cfg"
 
 
 def train_log(size: str, *run: Any) -> str:
@@ -356,18 +395,18 @@ def train_summary_file(size: str, *run: Any) -> str:
 def prepare_commands(data: str, size: str) -> List[List[str]]:
     if data not in DATA:
         raise SystemExit(f"Unknown data {data!r}; choose one of {', '.join(DATA)}.")
-    options = preset(size)[PREPARE_PRESETS[data]]
-    if options is None:
+    values = preset(size)[data]
+    if values is None:
         raise SystemExit(f"Size {size} has no {data} step (scripts/presets.py).")
-    assets, script = DATA[data]
-    return [[PY, script, f"assets/{assets}", corpus_dir(size, data), *options]]
+    assets, script, _ = DATA[data]
+    return [[PY, script, f"assets/{assets}", corpus_dir(size, data), *options(values)]]
 
 
 def pretrain_commands(size: str, gpu_id: int = -1) -> List[List[str]]:
     p = preset(size)
     lm = corpus_dir(size, "lm")
-    return [[PY, "-m", "spacy_elmo", "pretrain", p["pretrain_config"], "--output", elmo_dir(size),
-             "--paths.train", f"{lm}/train.txt", "--paths.dev", f"{lm}/dev.txt", *p["pretrain"], *gpu_args(gpu_id)]]
+    return [[PY, "-m", "spacy_elmo", "pretrain", pretrain_config(size), "--output", elmo_dir(size),
+             "--paths.train", f"{lm}/train.txt", "--paths.dev", f"{lm}/dev.txt", *options(p["pretrain"]), *gpu_args(gpu_id)]]
 
 
 def adapt_commands(size: str, elmo: Optional[str] = None, gpu_id: int = -1) -> List[List[str]]:
@@ -378,7 +417,7 @@ def adapt_commands(size: str, elmo: Optional[str] = None, gpu_id: int = -1) -> L
         raise SystemExit(f"Size {size} has no adaptation step (scripts/presets.py).")
     corpus = corpus_dir(size, "adapt")
     common = ["--init-from", elmo or elmo_dir(size), "--paths.train", f"{corpus}/train.txt", "--paths.dev", f"{corpus}/dev.txt",
-              *p["adapt_train"], *gpu_args(gpu_id)]
+              *options(p["adapt_train"]), *gpu_args(gpu_id)]
     return [[PY, "-m", "spacy_elmo", "pretrain", ADAPT_CONFIG, "--output", adapted_dir(size, frozen=True), *common,
              "--training.freeze_bilm_steps", "1000000000"],
             [PY, "-m", "spacy_elmo", "pretrain", ADAPT_CONFIG, "--output", adapted_dir(size), *common]]
@@ -396,13 +435,11 @@ def train_config(size: str, task: str, features: str, fraction: str, seed: int =
 def train_commands(task: str, features: str, fraction: str, size: str, gpu_id: int = -1,
                    elmo: Optional[str] = None, seed: int = 0) -> List[List[str]]:
     check_run(task, features, fraction, seed, size)
-    p = preset(size)
     run = (task, features, fraction, seed)
     corpus = corpus_dir(size, TASK_DATA[task])
     config = train_config(size, *run)
     bilm = bilm_dir(size, task, features)
-    # The stock configs keep their own batcher and optimizer; the size sets their patience, evaluations and cap.
-    overrides = list(p[STOCK_TRAIN_PRESET[task]] if features == "stock" else p[TASK_TRAIN_PRESET[task]])
+    overrides = options(training_settings(size, run))
     commands = [[PY, "-m", "spacy", "init", "config", config, *stock_init(task)]] if features == "stock" else []
     commands.append(
         [PY, "-m", "spacy", "train", config,
@@ -466,12 +503,12 @@ def train_all_commands(size: str, gpu_id: int = -1, elmo: Optional[str] = None) 
     """Every run of the size with its training commands, in the order train-all queues them (longest first)."""
     comparisons(size)  # a comparison with one side missing is an error before anything trains
     return {run: train_commands(*run[:3], size, gpu_id, elmo=pretrained_override(size, run, elmo), seed=run[3])
-            for run in longest_first(list(runs(size)))}
+            for run in longest_first(list(runs(size)), size)}
 
 
 def evaluate_all_commands(size: str, gpu_id: int = -1) -> Dict[Run, List[List[str]]]:
     """Every run of the size with its evaluation commands, queued as train-all trains them."""
-    return {run: evaluate_commands(*run[:3], size, gpu_id, seed=run[3]) for run in longest_first(list(runs(size)))}
+    return {run: evaluate_commands(*run[:3], size, gpu_id, seed=run[3]) for run in longest_first(list(runs(size)), size)}
 
 
 WHEEL_DIR = "packages/spacy_elmo"
@@ -501,6 +538,39 @@ def fresh(path: str) -> None:
 def prepare(data: str = typer.Argument(..., help="conll, bbc, sentiment, lm or adapt"), size: str = SIZE) -> None:
     for args in prepare_commands(data, size):
         sh(args)
+
+
+def missing_requirements() -> List[str]:
+    """The modules of REQUIREMENTS that this Python cannot import."""
+    import importlib.util
+
+    return [name for name in REQUIREMENTS if importlib.util.find_spec(name) is None]
+
+
+@app.command()
+def check(size: str = SIZE) -> None:
+    """Before the workflow's first step: the size has a table, and what the workflow needs beyond the package
+    (build, matplotlib) is installed."""
+    preset(size)
+    missing = missing_requirements()
+    if missing:
+        uses = "; ".join(f"{name}: {REQUIREMENTS[name]}" for name in missing)
+        raise SystemExit(f"The workflow needs {', '.join(missing)} ({uses}); install them with: "
+                         f"{PY} -m pip install -e '.[project]'")
+    print(f"The workflow's requirements are installed: {', '.join(REQUIREMENTS)}.")
+
+
+@app.command("pretrain-config")
+def pretrain_config_step(size: str = SIZE) -> None:
+    """Copy the table's pretraining config to where the size's pretrain step reads it (pretrain_config)."""
+    source, target = Path(preset(size)["pretrain_config"]), Path(pretrain_config(size))
+    if not source.is_file():
+        raise SystemExit(f"Size {size}: pretrain_config {source} does not exist; name a file under configs/ (scripts/presets.py).")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    shutil.copyfile(source, partial)
+    partial.replace(target)
+    print(f"{source} -> {target}")
 
 
 @app.command()
@@ -569,9 +639,11 @@ def train_all(size: str = SIZE, gpu_id: int = GPU,
               jobs: Optional[int] = JOBS) -> None:
     """Every pipeline the size trains, as a queue with two slots on CPU, longest first (see the module's docstring)."""
     commands = train_all_commands(size, gpu_id, elmo)
+    fresh(pipelines_dir(size))  # the step owns the folder: no pipeline of an earlier table stays in it
     for run in commands:
         start_training(size, run)
-    results = run_side_by_side([Job(run_name(*run), argvs) for run, argvs in commands.items()], parallel_jobs(jobs, gpu_id))
+    results = run_side_by_side([Job(run_name(*run), argvs, expected_cost(size, run)) for run, argvs in commands.items()],
+                               parallel_jobs(jobs, gpu_id))
     for run in commands:  # every training that succeeded keeps its summary, even when another failed
         if results[run_name(*run)].ok:
             finish_training(size, run, commands[run], results[run_name(*run)].seconds)
@@ -582,7 +654,7 @@ def train_all(size: str = SIZE, gpu_id: int = GPU,
 def evaluate(task: str = typer.Argument(...), features: str = typer.Argument(...), fraction: str = typer.Argument(...),
              size: str = SIZE, gpu_id: int = GPU, seed: int = SEED) -> None:
     commands = evaluate_commands(task, features, fraction, size, gpu_id, seed=seed)
-    Path(f"metrics/{size}").mkdir(parents=True, exist_ok=True)
+    Path(scores_dir(size)).mkdir(parents=True, exist_ok=True)
     for args in commands:
         sh(args)
     add_training_summary(size, (task, features, fraction, seed))
@@ -592,8 +664,10 @@ def evaluate(task: str = typer.Argument(...), features: str = typer.Argument(...
 def evaluate_all(size: str = SIZE, gpu_id: int = GPU, jobs: Optional[int] = JOBS) -> None:
     """Every pipeline the size trains on its test set, queued as train-all trains them."""
     commands = evaluate_all_commands(size, gpu_id)
-    Path(f"metrics/{size}").mkdir(parents=True, exist_ok=True)
-    results = run_side_by_side([Job(run_name(*run), argvs) for run, argvs in commands.items()], parallel_jobs(jobs, gpu_id))
+    fresh(scores_dir(size))
+    Path(scores_dir(size)).mkdir(parents=True)
+    results = run_side_by_side([Job(run_name(*run), argvs, expected_cost(size, run)) for run, argvs in commands.items()],
+                               parallel_jobs(jobs, gpu_id))
     for run in commands:
         if results[run_name(*run)].ok:
             add_training_summary(size, run)

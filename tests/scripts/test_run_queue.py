@@ -104,13 +104,13 @@ def test_a_free_slot_takes_the_next_job_without_waiting_for_the_slower_one(tmp_p
 
 
 def test_the_queue_holds_every_run_longest_first_and_each_comparison_has_both_sides(monkeypatch):
-    """train-all's order: every run of the size once, by expected time (ELMo ner on all the data first); seed 0's
+    """train-all's order: every run of the size once, by the rule of expected_cost (ELMo ner on all the data first); seed 0's
     ELMo and tok2vec pipelines compare like the extra seeds' (same folders, no suffix), and a preset that lists an
     extra seed for one side only is an error before anything trains."""
     for size in ("ci", "demo", "full"):
-        queue = run.longest_first(list(run.runs(size)))
+        queue = run.longest_first(list(run.runs(size)), size)
         assert sorted(queue) == sorted(run.runs(size)) and len(set(queue)) == len(queue)
-    demo = run.longest_first(list(run.runs("demo")))
+    demo = run.longest_first(list(run.runs("demo")), "demo")
     assert demo[0][:3] == ("ner", "elmo", "100") and demo[-1][:3] == ("sentiment", "stock", "10")
     assert ("ner", "10", 0) in run.comparisons("ci") and ("textcat", "100", 0) in run.comparisons("ci")
     assert not any(task == "sentiment" for task, _, _ in run.comparisons("ci"))  # ci's sentiment: tok2vec only
@@ -148,5 +148,17 @@ def test_each_run_reads_the_bilm_of_its_stage(monkeypatch):
     with pytest.raises(SystemExit, match="ner_bilm is 'adaptd'; choose 'adapted' or 'pretrained'"):
         run.train_commands("ner", "elmo", "10", "demo")
     monkeypatch.setitem(run.preset("ci"), "ner_bilm", "adapted")
+    monkeypatch.setitem(run.preset("ci"), "adapt", None)
     with pytest.raises(SystemExit, match="Size ci: ner_bilm is 'adapted' but the size has no adaptation step"):
         run.train_commands("ner", "elmo", "10", "ci")
+
+
+def test_the_queue_says_which_run_of_how_many_starts_and_how_long_is_left(capsys):
+    """train-all's overall progress: a [queue] line as each run starts, with an estimate once one has ended."""
+    assert run.queue_line(1, 4, "a", 0.0, 0.0, 10.0) == "run 1 of 4: a (0s so far, ETA after the first run ends)"
+    assert run.queue_line(3, 4, "c", 90.0, 2.0, 4.0) == "run 3 of 4: c (1.5 min so far, about 3.0 min left)"
+    jobs = [run.Job(name, [python("pass")], cost) for name, cost in (("a", 3.0), ("b", 2.0), ("c", 1.0))]
+    run.require_success(run.run_side_by_side(jobs, 1))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[queue]")]
+    assert [line.split(":")[0] for line in lines] == ["[queue] run 1 of 3", "[queue] run 2 of 3", "[queue] run 3 of 3"]
+    assert "ETA after the first run ends" in lines[0] and "left)" in lines[1] and "left)" in lines[2]

@@ -45,8 +45,8 @@ def test_the_stock_sentiment_run_trains_spacys_own_textcat_config_and_reports_it
 
     trained = run_step(tmp_path, "train", "sentiment", "stock", "10", "--size", "demo", "--seed", "1")
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
-    assert "spacy init config training/demo/sentiment_stock_10_seed1/stock.cfg --lang en --pipeline textcat" in trained.stdout
-    folder = tmp_path / "training" / "demo" / "sentiment_stock_10_seed1"
+    assert "spacy init config training/demo/runs/sentiment_stock_10_seed1/stock.cfg --lang en --pipeline textcat" in trained.stdout
+    folder = tmp_path / "training" / "demo" / "runs" / "sentiment_stock_10_seed1"
     config = spacy.util.load_config(folder / "stock.cfg")
     assert config["components"]["textcat"]["model"]["@architectures"].startswith("spacy.TextCatBOW")
     summary = json.loads((folder / "train_summary.json").read_text())
@@ -56,7 +56,7 @@ def test_the_stock_sentiment_run_trains_spacys_own_textcat_config_and_reports_it
 
     evaluated = run_step(tmp_path, "evaluate", "sentiment", "stock", "10", "--size", "demo", "--seed", "1")
     assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-3000:]
-    metrics = json.loads((tmp_path / "metrics" / "demo" / "sentiment_stock_10_seed1.json").read_text())
+    metrics = json.loads((tmp_path / "metrics" / "demo" / "runs" / "sentiment_stock_10_seed1.json").read_text())
     assert metrics["cats_micro_f"] > 0.6  # it learned: above chance (half the test snippets are POS)
     assert metrics["training"] == summary
 
