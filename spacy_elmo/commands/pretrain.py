@@ -3,9 +3,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from wasabi import msg
 
 from .app import app
+from .errors import VERBOSE_ENV, friendly_errors
+
 
 @app.command("pretrain", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def pretrain_cli(
@@ -14,7 +15,8 @@ def pretrain_cli(
     output: Path = typer.Option(..., "--output", "-o", help="Output directory: checkpoint, metrics, options.json, weights.hdf5, vocab.txt"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id (-1: CPU). Under torchrun each process adds its LOCAL_RANK."),
     resume: bool = typer.Option(False, "--resume", help="Continue from DIR/checkpoint.pt"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace options.json, weights.hdf5 and vocab.txt already in DIR (refused without it unless DIR holds a checkpoint to resume)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files a run writes (options.json, weights.hdf5, vocab.txt, config.cfg, metrics.json, log.jsonl, training_curve.png) already in DIR (refused without it unless DIR holds a checkpoint to resume)"),
+    verbose: bool = typer.Option(False, "--verbose", help=f"Show the traceback of an error (or set {VERBOSE_ENV}=1)"),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Continue training this biLM (a folder with bilm-tf's options.json + weights.hdf5: published, or an earlier --output) on the config's corpus: domain adaptation. Its options.json sets the [model] architecture; the vocabulary and softmax are new (same as --paths.init_from)"),
 ) -> None:
     """Pretrain an ELMo biLM on raw or tokenised text and export it in bilm-tf's layout.
@@ -22,19 +24,13 @@ def pretrain_cli(
     With --init-from DIR it continues DIR's biLM instead (--training.freeze_bilm_steps N: a softmax-only warm-up)."""
     from spacy.cli._util import parse_config_overrides
 
-    from ..bilm.options import OptionsError
-    from ..pretrain.checkpoint import CheckpointError
-    from ..pretrain.corpus import CorpusError
-    from ..pretrain.config import ConfigError, load_config
-    from ..pretrain.train import PretrainError, pretrain
+    from ..pretrain.config import load_config
+    from ..pretrain.train import pretrain
 
-    try:
+    # Problems with the user's settings, files, corpus or disk: one line naming the fix, not a traceback.
+    with friendly_errors(verbose):
         overrides = parse_config_overrides(ctx.args)
         if init_from is not None:
             overrides["paths.init_from"] = str(init_from)
         config = load_config(config_path, overrides)
         pretrain(config, output, gpu_id=gpu_id, resume=resume, overwrite=overwrite)
-    except (ConfigError, PretrainError, CheckpointError, CorpusError, OptionsError) as err:
-        # Problems with the user's settings, files or corpus: a message, not a traceback.
-        msg.fail(str(err))
-        raise typer.Exit(code=getattr(err, "exit_code", 1))  # 130 after SIGINT/SIGTERM, as shells expect

@@ -26,7 +26,21 @@ def atomic_write(target: Path, write) -> Path:
 
 
 def save_checkpoint(directory: Union[str, Path], state: Dict[str, Any]) -> Path:
-    return atomic_write(Path(directory) / CHECKPOINT_NAME, lambda tmp: torch.save(state, tmp))
+    """Raises OSError (naming the checkpoint) when the disk is full or a file-size limit is reached."""
+    path = Path(directory) / CHECKPOINT_NAME
+
+    def write(tmp: str) -> None:
+        # Through a Python file: torch's own writer reports a failed write as a RuntimeError without its cause.
+        with open(tmp, "wb") as fout:
+            try:
+                torch.save(state, fout)
+            except RuntimeError as err:
+                cause = err.__context__
+                if isinstance(cause, OSError):
+                    raise OSError(cause.errno, cause.strerror, str(path)) from err
+                raise
+
+    return atomic_write(path, write)
 
 
 def checkpoint_path(directory: Union[str, Path]) -> Path:

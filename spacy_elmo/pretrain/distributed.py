@@ -8,6 +8,8 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
+from .errors import PretrainError
+
 
 @dataclass
 class DistContext:
@@ -48,7 +50,8 @@ def setup(gpu_id: int = -1) -> DistContext:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = gpu_id >= 0
     if use_cuda and not torch.cuda.is_available():
-        raise RuntimeError(f"--gpu-id {gpu_id} was given but torch sees no CUDA device; use --gpu-id -1 for CPU.")
+        raise PretrainError(f"--gpu-id {gpu_id} was given but torch sees no CUDA device: use --gpu-id -1 for the CPU, "
+                            "or install a CUDA build of torch on a machine with an NVIDIA GPU.")
     if use_cuda:
         index = gpu_id + local_rank if world_size > 1 else gpu_id
         device = torch.device("cuda", index)

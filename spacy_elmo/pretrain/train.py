@@ -735,7 +735,14 @@ class Run:
             "best": self.best,
             "best_model": None if best_is_now else self.best_weights,
         }
-        ckpt.save_checkpoint(self.output, state)
+        try:
+            ckpt.save_checkpoint(self.output, state)
+        except OSError as err:
+            last = (f"the last complete checkpoint (step {self._last_ckpt_step}) is kept" if self._last_ckpt_step >= 0
+                    else "no checkpoint had been written yet")
+            raise PretrainError(f"Cannot write the checkpoint {ckpt.checkpoint_path(self.output)} at step {step}: "
+                                f"{err.strerror or err}; {last}. Free some space (or raise the file-size limit, ulimit -f), "
+                                "then run the same command with --resume.") from err
         self._saved_checkpoint = True
         self._last_ckpt_step = step
         self.log_event("checkpoint", step=step)

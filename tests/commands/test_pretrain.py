@@ -14,7 +14,8 @@ import torch
 
 from spacy_elmo import load_bilm, save_bilm
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
-from tests.pretrain.helpers import ROOT, TINY_CONFIG, cli_command, make_corpus, pretrain_args, read_hdf5, run_cli
+from tests.pretrain.helpers import (ROOT, TINY_CONFIG, cli_command, make_corpus, output_of, pretrain_args, read_hdf5,
+                                   run_cli)
 
 STEPS = 120
 
@@ -165,7 +166,7 @@ def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_last_good_chec
     capsys.readouterr()
     code = run_cli(*pretrain_args(corpus, out, "--training.max_steps", 30, "--training.learning_rate", 1e38, *base), "--resume")
     assert code == 1
-    printed = capsys.readouterr().out
+    printed = output_of(capsys)
     assert "diverged" in printed and "not finite" in printed and "last good checkpoint" in printed
     after = load_checkpoint(out)
     step = after["state"]["step"]
@@ -202,9 +203,9 @@ def test_two_processes_with_gloo_give_the_same_loss_curve_shape(corpus, trained,
 
 def test_config_overrides_and_errors(corpus, tmp_path, capsys):
     assert run_cli(*pretrain_args(corpus, tmp_path / "x", "--training.no_such_setting", 3)) == 1
-    assert "no_such_setting" in capsys.readouterr().out
+    assert "no_such_setting" in output_of(capsys)
     assert run_cli("pretrain", TINY_CONFIG, "--output", tmp_path / "y") == 1
-    assert "paths.train" in capsys.readouterr().out
+    assert "paths.train" in output_of(capsys)
 
 
 def test_jsonl_raw_text_directory_corpus_with_adaptive_softmax(tmp_path):
@@ -249,5 +250,5 @@ def test_precision_auto_picks_bf16_only_where_the_cpu_has_it(corpus, tmp_path, m
     assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 2, "--training.precision", "auto",
                                   "--training.eval_every", 0, "--corpus.dev_max_sentences", 20)) == 0
     assert _metrics(out)["precision"] == expected
-    assert f"training.precision auto -> {expected}" in capsys.readouterr().out
+    assert f"training.precision auto -> {expected}" in output_of(capsys)
     assert 'precision = "auto"' in (out / "config.cfg").read_text(encoding="utf8")  # the config as given

@@ -13,7 +13,7 @@ import torch
 from spacy_elmo import load_bilm
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
 from spacy_elmo.pretrain.train import deterministic_algorithms
-from tests.pretrain.helpers import cli_command, make_corpus, pretrain_args, read_hdf5, run_cli
+from tests.pretrain.helpers import cli_command, make_corpus, pretrain_args, output_of, read_hdf5, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_a_dev_set_changed_on_resume_restarts_the_best(corpus, tmp_path, capsys)
     # a learning rate far too high: on the old dev set step 12 would stay the best
     assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", 16, "--corpus.dev_max_sentences", 40, *common,
                                   "--training.learning_rate", 0.2), "--resume") == 0
-    assert "The dev set differs from the one of the best evaluation so far (step 12, 10 sentences, now 40)" in capsys.readouterr().out
+    assert "The dev set differs from the one of the best evaluation so far (step 12, 10 sentences, now 40)" in output_of(capsys)
     metrics = _metrics(out)
     history = metrics["history"]
     assert [h["dev_sentences"] for h in history] == [10, 10, 10, 10, 40]

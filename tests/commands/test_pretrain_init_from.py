@@ -13,7 +13,7 @@ from spacy_elmo import load_bilm, save_bilm
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
 from spacy_elmo.pretrain.synthetic import sentence
 from tests.conftest import random_bilm
-from tests.pretrain.helpers import make_corpus, pretrain_args, read_hdf5, run_cli
+from tests.pretrain.helpers import make_corpus, pretrain_args, output_of, read_hdf5, run_cli
 
 QUIET = ("--training.checkpoint_every", "0", "--training.log_every", "10")
 SENTENCES = [["the", "cat", "sees", "a", "song", "."], ["two", "happy", "dogs", "cross", "the", "river", "."], ["robots"]]
@@ -69,7 +69,7 @@ def test_zero_bilm_steps_export_a_bilm_bit_equal_to_the_input(corpus, tiny_weigh
     out = tmp_path / "adapted"
     code = run_cli(*pretrain_args(corpus, out, "--init-from", tiny_weights_dir, "--training.max_steps", 3,
                                   "--training.freeze_bilm_steps", 3, "--training.eval_every", 0, *QUIET))
-    printed = capsys.readouterr().out
+    printed = output_of(capsys)
     assert code == 0, printed
     assert "lstm_dim 64 -> 24" in printed and "projection_dim 32 -> 8" in printed
     _same_bilm(tiny_weights_dir, out)
@@ -170,13 +170,13 @@ def test_resume_continues_the_checkpoint_and_never_reads_init_from_again(corpus,
     # Resuming without --init-from is a different config: refused, naming it.
     capsys.readouterr()
     assert run_cli(*pretrain_args(corpus, split, "--training.max_steps", 8, "--resume")) == 1
-    text = " ".join(capsys.readouterr().out.split())
+    text = " ".join(output_of(capsys).split())
     assert "differs from the checkpoint's in: " in text and "paths.init_from" in text
 
 
 def _fails(capsys, *args) -> str:
     code = run_cli(*args)
-    text = " ".join(capsys.readouterr().out.split())
+    text = " ".join(output_of(capsys).split())
     assert code == 1, text
     return text
 

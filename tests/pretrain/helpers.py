@@ -47,3 +47,9 @@ def read_hdf5(path: Path) -> Dict[str, numpy.ndarray]:
     with h5py.File(path, "r") as fin:
         fin.visititems(lambda name, obj: out.__setitem__(name, obj[...]) if isinstance(obj, h5py.Dataset) else None)
     return out
+
+
+def output_of(capsys) -> str:
+    """What the command printed: progress on stdout, a failure's one line on stderr."""
+    captured = capsys.readouterr()
+    return captured.out + captured.err

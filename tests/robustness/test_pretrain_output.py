@@ -3,7 +3,7 @@ import pytest
 
 from spacy_elmo import save_bilm
 from tests.conftest import random_bilm
-from tests.pretrain.helpers import make_corpus, pretrain_args, run_cli
+from tests.pretrain.helpers import make_corpus, pretrain_args, output_of, run_cli
 
 # A handful of steps: these tests are about which files are written, not about learning.
 QUICK = ("--training.max_steps", "2", "--training.eval_every", "0", "--training.checkpoint_every", "0",
@@ -28,7 +28,7 @@ def test_pretrain_refuses_to_replace_weights_without_a_checkpoint(corpus, tmp_pa
     before = _published_weights(out)
     code = run_cli(*pretrain_args(corpus, out, *QUICK, *(["--resume"] if resume else [])))
     assert code == 1
-    assert "--overwrite" in capsys.readouterr().out
+    assert "--overwrite" in output_of(capsys)
     assert {name: (out / name).read_bytes() for name in before} == before
     assert sorted(p.name for p in out.iterdir()) == sorted(before)  # nothing else written either
 

@@ -7,7 +7,7 @@ import pytest
 from confection import Config
 
 from spacy_elmo.pretrain.config import DEFAULT_CONFIG, ConfigError, Settings, flat, load_config
-from tests.pretrain.helpers import TINY_CONFIG, make_corpus, pretrain_args, run_cli
+from tests.pretrain.helpers import TINY_CONFIG, make_corpus, pretrain_args, output_of, run_cli
 
 QUICK = ("--training.max_steps", "2", "--training.eval_every", "0", "--training.checkpoint_every", "0",
          "--training.log_every", "1")
@@ -28,7 +28,7 @@ def finished(corpus, tmp_path_factory):
 
 def _fails(capsys, *args) -> str:
     code = run_cli(*args)
-    text = capsys.readouterr().out
+    text = output_of(capsys)
     assert code == 1, text
     return " ".join(text.split())  # msg.fail wraps long lines
 
