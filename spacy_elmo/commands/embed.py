@@ -9,11 +9,12 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import h5py
 import numpy
 import typer
+from tqdm import tqdm
 
 from ..bilm.precision import PRECISIONS
 from .app import app
@@ -134,14 +135,14 @@ def embed_file(
     (.NAME.HOST-PID-XXXXXX.tmp) and renamed over output_file only when complete: a failed, interrupted or
     terminated run leaves any earlier output_file as it was and removes its temporary file; what a killed
     run leaves is removed by the next run into the same directory."""
-    from ..loading import OPTIONS_FILE, WEIGHTS_FILE, load_weights_dir
+    from ..loading import ALL_WEIGHT_FILES, load_weights_dir
 
     if mode not in MODES:
         raise EmbedError(f"mode must be one of {MODES}, got {mode!r}")
     if batch_size < 1:
         raise EmbedError(f"--batch-size must be at least 1, got {batch_size}.")
     output_file = Path(output_file)
-    check_output(output_file, [Path(input_file), Path(weights_dir) / OPTIONS_FILE, Path(weights_dir) / WEIGHTS_FILE])
+    check_output(output_file, [Path(input_file), *(Path(weights_dir) / name for name in ALL_WEIGHT_FILES)])
     if precision not in PRECISIONS:
         raise EmbedError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
     bilm = load_weights_dir(weights_dir)
@@ -157,6 +158,14 @@ def embed_file(
 
     def write(fout: h5py.File, disk: DiskFile) -> None:
         sentence_to_index = {}
+        # stderr keeps stdout for data; the bar closes (with its newline) before any error message
+        bar = tqdm(total=len(sentences), desc="embed", unit=" sentences", file=sys.stderr, disable=not progress,
+                   dynamic_ncols=True)
+        with bar:
+            _write_chunks(fout, disk, bar, sentence_to_index)
+        fout.create_dataset("sentence_to_index", data=[json.dumps(sentence_to_index)])
+
+    def _write_chunks(fout: h5py.File, disk: DiskFile, bar: tqdm, sentence_to_index: Dict[str, str]) -> None:
         for start in range(0, len(sentences), chunk):
             part = sentences[start : start + chunk]
             nonempty = [i for i, s in enumerate(part) if s]
@@ -170,10 +179,7 @@ def embed_file(
                 disk.check()  # a signal that came during HDF5's I/O
             fout.flush()
             disk.check()  # stop at the first failed write, not after the whole input
-            if progress:
-                done = min(start + chunk, len(sentences))
-                print(f"\rembedded {done}/{len(sentences)} sentences", end="", file=sys.stderr, flush=True)
-        fout.create_dataset("sentence_to_index", data=[json.dumps(sentence_to_index)])
+            bar.update(len(part))
 
     try:
         write_hdf5_atomically(output_file, write)
@@ -181,9 +187,6 @@ def embed_file(
         err.filename = err.filename2 = None  # it names the temporary file, which is gone
         kept = f"; the earlier {output_file.name} is unchanged" if output_file.exists() else ""
         raise EmbedError(f"cannot write {output_file}: {describe_os_error(err)} Nothing was written{kept}.") from err
-    finally:
-        if progress:
-            print(file=sys.stderr)
     return len(sentences)
 
 

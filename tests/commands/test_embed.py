@@ -1,5 +1,6 @@
 """`python -m spacy_elmo embed`: AllenNLP `elmo` command layout, deterministic, blank lines."""
 import json
+import re
 import subprocess
 import sys
 
@@ -47,6 +48,13 @@ def test_embed_all_layers_matches_bilm(tmp_path, tiny_weights_dir, sentences):
             numpy.testing.assert_allclose(f[str(i)][...], bilm.embed_sentences([lines[i].split()])[0], atol=5e-5, rtol=1e-4)
         index = json.loads(f["sentence_to_index"][0])
         assert index["The cat sat ."] == "3" and index[""] == "1"
+
+
+def test_progress_bar_shows_the_count_rate_and_eta(tmp_path, tiny_weights_dir, sentences):
+    result = run(tiny_weights_dir, sentences, tmp_path / "out.hdf5", "--batch-size", "1")
+    final = result.output.replace("\r", "\n").splitlines()
+    assert any(re.search(r"^embed: 100%.*\| 5/5 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+ sentences/s\]$", line) for line in final), result.output
+    assert final[-1] == f"wrote 5 entries to {tmp_path / 'out.hdf5'}"
 
 
 def test_top_average_and_determinism(tmp_path, tiny_weights_dir, sentences):
