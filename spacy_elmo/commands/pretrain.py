@@ -24,7 +24,7 @@ def pretrain_cli(
     With --init-from DIR it continues DIR's biLM instead (--training.freeze_bilm_steps N: a softmax-only warm-up)."""
     from spacy.cli._util import parse_config_overrides
 
-    from ..pretrain.config import load_config
+    from ..pretrain.config import load_config, sets_architecture
     from ..pretrain.train import pretrain
 
     # Problems with the user's settings, files, corpus or disk: one line naming the fix, not a traceback.
@@ -32,5 +32,11 @@ def pretrain_cli(
         overrides = parse_config_overrides(ctx.args)
         if init_from is not None:
             overrides["paths.init_from"] = str(init_from)
-        config = load_config(config_path, overrides)
+        if not sets_architecture(config_path, overrides):
+            print(f"{config_path} sets no [model]: " + (
+                "on a GPU that is the original ELMo's architecture. Set [model] to choose another, e.g. from "
+                "configs/pretrain_small.cfg." if gpu_id >= 0 else
+                "on a CPU that is the small biLM of configs/pretrain_small.cfg (the original ELMo's takes tens of "
+                "seconds a step on a CPU). Set [model] to choose another, e.g. from configs/pretrain_full.cfg."))
+        config = load_config(config_path, overrides, on_gpu=gpu_id >= 0)
         pretrain(config, output, gpu_id=gpu_id, resume=resume, overwrite=overwrite)

@@ -116,8 +116,13 @@ class ConfigError(ValueError):
     pass
 
 
-def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Dict[str, Any]] = None) -> Config:
-    """DEFAULT_CONFIG <- the file at path <- overrides ({"training.max_steps": 100, ...})."""
+def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Dict[str, Any]] = None,
+                on_gpu: Optional[bool] = None) -> Config:
+    """DEFAULT_CONFIG <- the file at path <- overrides ({"training.max_steps": 100, ...}). With on_gpu given, a
+    config that sets no architecture (no [model] key but dropout, no paths.init_from) gets the one for the
+    device: the original ELMo's (DEFAULT_CONFIG) on a GPU, CPU_MODEL on a CPU."""
+    if on_gpu is False and not sets_architecture(path, overrides):
+        overrides = {**{f"model.{key}": value for key, value in CPU_MODEL.items()}, **(overrides or {})}
     config = Config().from_str(DEFAULT_CONFIG)
     if path is not None:
         path = Path(path)
@@ -142,6 +147,32 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Dic
     where = str(path) if path is not None else "the default config"
     check_config(config, where=where + (" with the command-line overrides" if overrides else ""))
     return config
+
+
+# The architecture of a run whose config sets none, on a CPU: configs/pretrain_small.cfg's (2.7M parameters in the
+# biLM). DEFAULT_CONFIG's, the original ELMo's (93.6M), takes tens of seconds a step on a CPU.
+CPU_MODEL: Dict[str, Any] = {
+    "lstm_dim": 512, "projection_dim": 128, "n_layers": 2, "cell_clip": 3.0, "proj_clip": 3.0,
+    "use_skip_connections": True, "char_dim": 16, "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 128]],
+    "n_highway": 1, "activation": "relu", "max_characters_per_token": 50,
+}
+
+
+def sets_architecture(path: Optional[Union[str, Path]], overrides: Optional[Dict[str, Any]]) -> bool:
+    """Whether the config file or the overrides choose the biLM's architecture: a [model] key other than dropout,
+    or paths.init_from (whose options.json sets it)."""
+    overrides = dict(overrides or {})
+    keys = set(overrides)
+    if path is not None and Path(path).is_file():
+        try:
+            own = Config().from_disk(path, interpolate=False)
+        except (ValueError, UnicodeDecodeError):
+            return True  # load_config reports what is wrong with the file
+        keys |= {f"{section}.{key}" for section, values in own.items() for key in values}
+        if own.get("paths", {}).get("init_from"):
+            return True
+    return bool(overrides.get("paths.init_from")) or any(
+        key.startswith("model.") and key != "model.dropout" for key in keys)
 
 
 def _one_line(err: Exception) -> str:
@@ -434,7 +465,7 @@ def flat(config: Config) -> Dict[str, Any]:
     return {f"{s}.{k}": v for s, section in config.items() for k, v in section.items()}
 
 
-__all__ = ["DEFAULT_CONFIG", "load_config", "check_config", "bilm_options", "ConfigError", "RESUMABLE_CHANGES", "flat",
+__all__ = ["DEFAULT_CONFIG", "CPU_MODEL", "sets_architecture", "load_config", "check_config", "bilm_options", "ConfigError", "RESUMABLE_CHANGES", "flat",
            "architecture_settings", "with_defaults",
            "Settings", "PathSettings", "CorpusSettings", "VocabSettings", "ModelSettings", "SoftmaxSettings",
            "TrainingSettings", "STOP_LIMITS"]

@@ -379,6 +379,16 @@ class Run:
         if not resuming and self.dev_batches and self.vocab.counts is not None:
             self.extra_metrics["unigram_perplexity"] = self.vocab.unigram_perplexity(self.dev_sentences)
 
+    def _say_architecture(self) -> None:
+        """Before the corpus is read: which biLM this run trains and how large it is."""
+        options = self._init_options or self.settings.model.bilm_options()
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            n_params = sum(p.numel() for p in BiLM(options).parameters())
+        source = f"--init-from {self.settings.paths.init_from}" if self._init_options else "[model]"
+        self.say(f"Architecture ({source}): biLM lstm_dim {options.lstm_dim} x {options.n_layers} layers, projection_dim "
+                 f"{options.projection_dim}, {len(options.filters)} char filter widths ({options.n_filters} filters), "
+                 f"{options.n_highway} highway: {n_params / 1e6:.2f}M parameters, plus the softmax over the vocabulary")
+
     def _check_cutoffs(self) -> None:
         """The adaptive softmax's cutoffs split the vocabulary: one at or beyond its end is a mistake, not a default."""
         s, n = self.settings.softmax, len(self.vocab)
@@ -626,6 +636,7 @@ class Run:
             return self._train(resuming)
 
     def _train(self, resuming: bool) -> Dict[str, Any]:
+        self._say_architecture()
         self._resolve_precision()
         self._build_data(resuming)
         model, trainer, optimizer, scaler = self._build_model(resuming)
