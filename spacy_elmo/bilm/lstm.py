@@ -11,56 +11,21 @@ The hot loop of the biLM. Speed comes from:
 torch.nn.LSTM has proj_size but no clipping, so it cannot express this cell.
 """
 import os
-from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
+from .batch_layout import TIME_BLOCK, PackedBatch
+from .lstm_train import projected_lstm_train
 from .precision import LinearMap, make_map
 from .scratch import scratch
 
 State = Tuple[torch.Tensor, torch.Tensor]
 
-# Timesteps whose input projections are computed in one GEMM; bounds memory on very long inputs.
-TIME_BLOCK = 64
 # At inference the block also stays under this many elements (32 MB fp32), so the reused buffer is bounded.
 INFERENCE_BLOCK_ELEMENTS = 8 * 1024 * 1024
 FORGET_BIAS = 1.0
-
-
-def counts_above(values: Sequence[int], n: int) -> torch.Tensor:
-    """(n,) tensor: for each i < n, how many of values exceed i. Rows' lengths -> active rows per step
-    (batch_sizes), and, rows being sorted longest first, batch_sizes -> each row's length: the same count."""
-    values = torch.as_tensor(list(values), dtype=torch.long)
-    return (values.unsqueeze(0) > torch.arange(n).unsqueeze(1)).sum(1)
-
-
-@dataclass(frozen=True)
-class PackedBatch:
-    """The layout the LSTM stacks run a batch in: rows sorted longest first (stable), so that the rows
-    still active at step t are the first batch_sizes[t] and a step never touches finished rows.
-    order[i] = the caller's row at sorted position i; lengths are the sorted lengths."""
-    order: torch.Tensor
-    lengths: torch.Tensor
-    batch_sizes: List[int]
-
-    @classmethod
-    def from_lengths(cls, lengths: torch.Tensor, n_steps: int) -> "PackedBatch":
-        order = torch.argsort(lengths, descending=True, stable=True)
-        lengths_sorted = lengths[order]
-        return cls(order, lengths_sorted, counts_above(lengths_sorted.tolist(), n_steps).tolist())
-
-    @staticmethod
-    def lengths_from_batch_sizes(batch_sizes: Sequence[int], n_rows: int) -> torch.Tensor:
-        """The sorted rows' lengths back from the active-row counts (the same count, read the other way)."""
-        return counts_above(batch_sizes, n_rows)
-
-    def unsort(self) -> torch.Tensor:
-        """Index that puts sorted rows back in the caller's order: x_sorted[unsort()] == x."""
-        unsort = torch.empty_like(self.order)
-        unsort[self.order] = torch.arange(len(self.order), device=self.order.device)
-        return unsort
 
 
 class ProjectedLSTM(nn.Module):
@@ -133,8 +98,6 @@ class ProjectedLSTM(nn.Module):
         (for benchmarks and as the tests' reference)."""
         if os.environ.get("SPACY_ELMO_LSTM_TRAIN") == "reference":
             return self._forward_autograd_reference(inputs, batch_sizes, h, c)
-        from .lstm_train import projected_lstm_train  # here: lstm_train reads this module's layout helpers
-
         return projected_lstm_train(self, inputs, batch_sizes, h, c)
 
     def _forward_autograd_reference(self, inputs: torch.Tensor, batch_sizes: Sequence[int], h: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, State]:

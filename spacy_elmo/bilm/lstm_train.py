@@ -33,7 +33,7 @@ from typing import Sequence, Tuple
 
 import torch
 
-from .lstm import TIME_BLOCK, PackedBatch  # the input projections of TIME_BLOCK steps in one GEMM, as inference
+from .batch_layout import TIME_BLOCK, PackedBatch  # the input projections of TIME_BLOCK steps in one GEMM, as inference
 
 
 class _Packing:
