@@ -31,7 +31,7 @@ from thinc.api import Config, Model
 
 from . import span_getters  # noqa: F401  (registers the span getters used by the default config)
 from . import trf_bridge
-from .bilm import PRECISIONS, BiLM, save_bilm
+from .bilm import PRECISIONS, BiLM, save_bilm_dir
 from .bilm.atomic import atomic_write
 from .cache import ActivationCache
 from .extensions import register_extensions, set_vector_hooks
@@ -40,7 +40,7 @@ from .layers.listener import NAME as LISTENER_NAME
 from .layers.listener import bind_pipeline, link_upstream, unlink_upstream
 from .layers.loaders import WeightsLoader
 from .loading import (
-    BILM_FILES,
+    ALL_WEIGHT_FILES,
     DTYPES,
     OPTIONS_FILE,
     WEIGHTS_FILE,
@@ -48,6 +48,7 @@ from .loading import (
     bilm_from_files,
     bilm_to_files,
     load_weights_dir,
+    missing_weight_files,
     read_saved_cfg,
 )
 
@@ -71,7 +72,7 @@ stride = 96
 """
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 CFG_FILE = "cfg"
-BYTES_FILES = (OPTIONS_FILE, WEIGHTS_FILE, CFG_FILE)  # the only entries to_bytes writes and from_bytes accepts
+BYTES_FILES = (*ALL_WEIGHT_FILES, CFG_FILE)  # the only entries to_bytes writes and from_bytes accepts
 NO_WEIGHTS = (
     "The '{name}' component has no weights. Give it a directory holding " + OPTIONS_FILE + " + " + WEIGHTS_FILE + ":\n"
     "- in Python: nlp.add_pipe('elmo', config={{'weights': DIR}});\n"
@@ -232,6 +233,7 @@ class ElmoComponent(Pipe):
         """The biLM is frozen: nothing to learn. Present so that spaCy's tools that update every pipe
         (nlp.update, spacy debug model) run over it; downstream models learn their own mix. spacy-transformers'
         TransformerListener nodes linked to this pipe get the batch's features here (trf_bridge.py)."""
+        self.cache.resize(self.cfg["cache_size"])  # being trained: the training cache is on (see _serve)
         trf_bridge.feed_listeners(self, [eg.predicted for eg in examples])
         return {} if losses is None else losses
 
@@ -364,11 +366,12 @@ class ElmoComponent(Pipe):
                 set_vector_hooks(doc)
         trf_bridge.set_trf_data(docs)  # doc._.trf_data for TransformerListener, where spacy-transformers is in use
 
-    # -- serialisation: the weights travel inside the pipeline directory, in bilm-tf's layout
+    # -- serialisation: the weights travel inside the pipeline directory, in their own format (bilm-tf's
+    # layout, or an ELMoForManyLangs model's files)
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_bilm(self._require_bilm(), path)
+        save_bilm_dir(self._require_bilm(), path, remove_other_format=True)
         text = srsly.json_dumps(self.cfg, indent=2)
         atomic_write(path / CFG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
 
@@ -377,7 +380,15 @@ class ElmoComponent(Pipe):
         path = Path(path)
         saved = self._read_saved_cfg(path / CFG_FILE, str(path / CFG_FILE)) if (path / CFG_FILE).exists() else {}
         self._set_bilm(load_weights_dir(path), saved)
+        self._serve()
         return self
+
+    def _serve(self) -> None:
+        """A pipe restored from disk or bytes (spacy.load, a packaged pipeline, model-best) is served, not
+        trained: cache_size is a training setting (epoch 2 onwards skips the biLM), and kept on in serving
+        it would grow with every new document up to its cap. It comes back on when the pipe is trained
+        again (update); cfg keeps the setting for that."""
+        self.cache.resize(0)
 
     @staticmethod
     def _read_saved_cfg(path: Path, where: str) -> Dict:
@@ -394,7 +405,7 @@ class ElmoComponent(Pipe):
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "ElmoComponent":
         # The blob may come from anywhere (a shared pickle, a download): its keys are never used as file
-        # names. Only the three names to_bytes writes are accepted, and the files are written under our
+        # names. Only the names to_bytes writes are accepted, and the files are written under our
         # own constants, so no key can point outside the temporary directory.
         try:
             files = srsly.msgpack_loads(data)
@@ -408,7 +419,7 @@ class ElmoComponent(Pipe):
                 f"elmo.from_bytes: unexpected entries {', '.join(unexpected)}; a serialised 'elmo' component holds "
                 f"only {', '.join(BYTES_FILES)}. Use bytes written by ElmoComponent.to_bytes."
             )
-        absent = [name for name in BILM_FILES if name not in files]
+        absent = missing_weight_files(files)
         wrong_type = [name for name in BYTES_FILES if name in files and not isinstance(files[name], bytes)]
         if absent or wrong_type:
             raise ValueError(
@@ -422,6 +433,7 @@ class ElmoComponent(Pipe):
                 (Path(tmp) / CFG_FILE).write_bytes(files[CFG_FILE])
                 saved = self._read_saved_cfg(Path(tmp) / CFG_FILE, "elmo.from_bytes: the serialised cfg")
         self._set_bilm(bilm_from_files(files), saved)
+        self._serve()
         return self
 
 

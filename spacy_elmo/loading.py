@@ -1,20 +1,28 @@
 """The files the `elmo` pipe's weights travel in: a directory (or bytes) in bilm-tf's interchange layout,
-options.json + weights.hdf5, checked before use, and the pipe's saved settings.
+options.json + weights.hdf5, or an ELMoForManyLangs model directory (told apart by bilm/formats.py), checked
+before use, and the pipe's saved settings.
 
 Read by the registered weights loader (layers/loaders.py, run by `nlp.initialize()` / `spacy train`), by the
 pipe's `weights` setting, and by a saved pipeline's from_disk / from_bytes.
 """
 import tempfile
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Iterable, List, Optional, Union
 
 import srsly
 
-from .bilm import BiLM, OptionsError, WeightFileError, load_bilm, save_bilm
+from .bilm import BiLM, OptionsError, WeightFileError
+from .bilm.formats import BILM_TF, FILES, MANYLANGS, detect_format, load_bilm_dir, save_bilm_dir
+from .bilm.manylangs import WORD_DIC
 
 OPTIONS_FILE = "options.json"
 WEIGHTS_FILE = "weights.hdf5"
 BILM_FILES = (OPTIONS_FILE, WEIGHTS_FILE)
+# Every name a saved biLM of either format may have (a saved pipe or its bytes hold one format's set).
+WEIGHT_FILE_SETS = tuple(FILES.values())
+ALL_WEIGHT_FILES = tuple(dict.fromkeys(name for names in WEIGHT_FILE_SETS for name in names))
+# What a saved biLM of each format cannot do without (word.dic only comes with a word embedding).
+REQUIRED_FILES = {BILM_TF: FILES[BILM_TF], MANYLANGS: tuple(n for n in FILES[MANYLANGS] if n != WORD_DIC)}
 DTYPES = ("float16", "float32")
 
 
@@ -27,39 +35,41 @@ def weights_dir_problem(path: Union[str, Path, None]) -> Optional[str]:
     checked here: cheap enough for config validation, the content is checked when it is read."""
     if path is None or str(path) in ("", "None", "null"):
         return f"no weights directory is set; it must be a directory holding {OPTIONS_FILE} and {WEIGHTS_FILE}"
-    path = Path(path)
-    if not path.is_dir():
-        return f"ELMo weights directory not found: {path}. It must be a directory holding {OPTIONS_FILE} and {WEIGHTS_FILE}"
-    absent = [name for name in BILM_FILES if not (path / name).is_file()]
-    if absent:
-        return f"ELMo weights directory {path} has no {' or '.join(absent)}; it needs {OPTIONS_FILE} and {WEIGHTS_FILE}"
-    return None
+    return detect_format(path)[1]
+
+
+def missing_weight_files(names: Iterable[str]) -> List[str]:
+    """The files a set of saved names lacks to be one complete biLM, of the format its names point to."""
+    names = set(names)
+    manylangs = names & (set(FILES[MANYLANGS]) - set(FILES[BILM_TF]))
+    return [n for n in REQUIRED_FILES[MANYLANGS if manylangs else BILM_TF] if n not in names]
 
 
 def load_weights_dir(weights: Union[str, Path, None]) -> BiLM:
-    """The biLM in `weights` (options.json + weights.hdf5), every file checked before use."""
+    """The biLM in `weights` (options.json + weights.hdf5, or an ELMoForManyLangs model), every file checked
+    before use."""
     problem = weights_dir_problem(weights)
     if problem is not None:
         raise ElmoWeightsError(problem + ".")
     path = Path(weights)  # type: ignore[arg-type]
     try:
-        return load_bilm(path / OPTIONS_FILE, path / WEIGHTS_FILE)
+        return load_bilm_dir(path)
     except (OptionsError, WeightFileError) as err:
         raise ElmoWeightsError(f"Cannot load ELMo weights from {path}: {err}") from err
 
 
 def bilm_to_files(bilm: BiLM) -> Dict[str, bytes]:
-    """options.json and weights.hdf5 of `bilm` as bytes (the layout save_bilm writes)."""
+    """The files of `bilm` as bytes, in its own format (options.json + weights.hdf5, or an ELMoForManyLangs
+    model's files)."""
     with tempfile.TemporaryDirectory() as tmp:
-        save_bilm(bilm, tmp)
-        return {name: (Path(tmp) / name).read_bytes() for name in BILM_FILES}
+        return {name: (Path(tmp) / name).read_bytes() for name in save_bilm_dir(bilm, tmp)}
 
 
 def bilm_from_files(files: Dict[str, bytes]) -> BiLM:
     """The inverse of bilm_to_files. The files are written under our own names only, so no key of a
     crafted mapping can become a path; the caller checks which keys are allowed."""
     with tempfile.TemporaryDirectory() as tmp:
-        for name in BILM_FILES:
+        for name in ALL_WEIGHT_FILES:
             if name in files:
                 (Path(tmp) / name).write_bytes(files[name])
         return load_weights_dir(tmp)

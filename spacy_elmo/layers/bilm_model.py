@@ -23,7 +23,7 @@ from thinc.types import Floats3d
 from thinc.util import get_torch_default_device
 
 from ..bilm import PRECISIONS, BiLM
-from ..loading import BILM_FILES, ElmoWeightsError, bilm_from_files, bilm_to_files
+from ..loading import ALL_WEIGHT_FILES, ElmoWeightsError, bilm_from_files, bilm_to_files, missing_weight_files
 
 NAME = "elmo-bilm"
 Sequence_ = Union[Doc, Span, Sequence[str]]
@@ -89,8 +89,9 @@ class BiLMShim(PyTorchShim):
         if files is None:
             self._model = None
         else:
-            if not isinstance(files, dict) or sorted(files) != sorted(BILM_FILES):
-                raise ValueError(f"BiLMShim.from_bytes: expected exactly {', '.join(BILM_FILES)}.")
+            if not isinstance(files, dict) or missing_weight_files(files) or any(n not in ALL_WEIGHT_FILES for n in files):
+                raise ValueError("BiLMShim.from_bytes: expected exactly the files of one saved biLM (options.json + "
+                                 "weights.hdf5, or an ELMoForManyLangs model's), as BiLMShim.to_bytes writes them.")
             self.set_bilm(bilm_from_files(files), get_torch_default_device())
         return self
 
