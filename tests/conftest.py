@@ -80,3 +80,20 @@ def random_bilm(seed: int = 0, **overrides) -> BiLM:
 def tiny_weights_dir(tmp_path) -> Path:
     """A directory with options.json + weights.hdf5 of a tiny random biLM, written by save_bilm."""
     return save_bilm(random_bilm(), tmp_path / "tiny_bilm")
+
+
+@pytest.fixture(params=["detected", "none"])
+def cpu_features(request, monkeypatch) -> str:
+    """Runs a test twice: with this CPU's own features, and as on a CPU with none of the precision features
+    (SPACY_ELMO_CPU_FEATURES=none), so both the fast paths and the float32 fallbacks are tested on every machine."""
+    from spacy_elmo.bilm import precision
+
+    if request.param == "none":
+        monkeypatch.setenv(precision.CPU_FEATURES_ENV, "none")
+    else:
+        monkeypatch.delenv(precision.CPU_FEATURES_ENV, raising=False)
+    precision.cpu_flags.cache_clear()
+    precision._warn_once.cache_clear()
+    yield request.param
+    precision.cpu_flags.cache_clear()
+    precision._warn_once.cache_clear()

@@ -12,6 +12,7 @@ A precision that the device cannot run fast is not silently slow: `resolve_preci
 missing CPU feature and falls back to float32, or raises when the caller insists (strict=True).
 """
 import functools
+import os
 import warnings
 from typing import FrozenSet, Optional
 
@@ -24,17 +25,60 @@ class PrecisionError(ValueError):
     pass
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> FrozenSet[str]:
-    """The CPU feature flags the kernel reports (Linux); empty where they cannot be read."""
+# Setting this variable replaces feature detection: a comma-separated list of the flag names below, or "none".
+# CI sets it to "none" to run the float32 fallbacks on any machine; a user can pin what a fleet of machines shares.
+CPU_FEATURES_ENV = "SPACY_ELMO_CPU_FEATURES"
+# The CPU features that decide a precision, under the names Linux's /proc/cpuinfo and torch.cpu use.
+PRECISION_FEATURES = frozenset({"avx2", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def _detected_cpu_flags() -> FrozenSet[str]:
+    """What this CPU has, from PyTorch's own cpuinfo (every OS), joined with Linux's /proc/cpuinfo."""
+    flags = set()
+    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if get_capabilities is not None:
+        try:
+            flags |= {name for name, present in get_capabilities().items() if present is True}
+        except Exception:  # a PyTorch without cpuinfo support: /proc/cpuinfo alone
+            pass
     try:
         with open("/proc/cpuinfo", encoding="utf8") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                    flags |= set(line.split(":", 1)[1].split())
+                    break
     except OSError:
         pass
-    return frozenset()
+    return frozenset(flags)
+
+
+def _flags_from_env(value: str) -> FrozenSet[str]:
+    names = {name.strip().lower() for name in value.split(",") if name.strip()}
+    if names <= {"none"}:
+        return frozenset()
+    unknown = names - PRECISION_FEATURES
+    if unknown:
+        raise PrecisionError(
+            f"{CPU_FEATURES_ENV}={value!r} names unknown CPU features {', '.join(sorted(unknown))}: use 'none' or a "
+            f"comma-separated list of {', '.join(sorted(PRECISION_FEATURES))}."
+        )
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> FrozenSet[str]:
+    """The CPU feature flags the precision choice may rely on: detected, or as SPACY_ELMO_CPU_FEATURES says."""
+    override = os.environ.get(CPU_FEATURES_ENV)
+    if override is not None:
+        return _flags_from_env(override)
+    return _detected_cpu_flags()
+
+
+def int8_kernels_available() -> bool:
+    """PyTorch's fbgemm int8 GEMM (quantized::linear_dynamic) is present in this build."""
+    engines = set(torch.backends.quantized.supported_engines)
+    has_ops = hasattr(torch, "quantize_per_channel") and hasattr(torch.ops.quantized, "linear_dynamic")
+    return bool({"fbgemm", "x86"} & engines) and has_ops
 
 
 def unsupported_reason(precision: str, device: torch.device) -> Optional[str]:
@@ -55,10 +99,12 @@ def unsupported_reason(precision: str, device: torch.device) -> Optional[str]:
     if precision == "bfloat16" and not flags & {"avx512_bf16", "amx_bf16"}:
         return "this CPU lacks AVX512_BF16 and AMX_BF16, so bfloat16 GEMMs would be emulated (slower than float32)"
     if precision == "int8":
-        if not {"fbgemm", "x86"} & set(torch.backends.quantized.supported_engines):
-            return "this PyTorch build has no fbgemm/x86 quantized engine"
-        if not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
-            return "this CPU lacks AVX512_VNNI, AVX_VNNI and AMX_INT8, so int8 GEMMs gain little over float32"
+        if not int8_kernels_available():
+            return "this PyTorch build has no fbgemm/x86 int8 kernels (quantized::linear_dynamic)"
+        # fbgemm's int8 GEMM beats float32 from AVX2 on (measured in BENCHMARKS.md); below it, it runs a slow
+        # reference loop. VNNI and AMX only make it faster still.
+        if not flags & {"avx2", "avx512_vnni", "avx_vnni", "amx_int8"}:
+            return "this CPU lacks AVX2, without which PyTorch's int8 GEMM is slower than float32"
     return None
 
 
@@ -131,21 +177,31 @@ class BFloat16Map(_ConvertedMap):
 
 
 class Int8Map(_ConvertedMap):
-    """int8 weights, one scale per output column (symmetric); activations quantized per call."""
+    """int8 weights, one scale per output column (symmetric); activations quantized per call.
+
+    Why fbgemm's quantized::linear_dynamic: it is the int8 GEMM in PyTorch that is fast on a CPU (4-5x float32
+    on AVX2 alone, BENCHMARKS.md); torch._int_mm and torch._weight_int8pack_mm run reference loops on CPU, and
+    torchao's CPU int8 path needs torch.compile. Its weights are prepacked from a quantized tensor, an API
+    PyTorch marks deprecated: that is confined to this constructor, and `int8_kernels_available` turns int8
+    into the announced float32 fallback in a PyTorch that no longer has it.
+    """
 
     def __init__(self, weight: torch.Tensor) -> None:
         rows = weight.detach().float().t().contiguous()  # (N, K): one output channel per row
         scales = (rows.abs().amax(dim=1) / 127.0).clamp(min=1e-12).double()
         zero_points = torch.zeros(rows.shape[0], dtype=torch.long)
         with warnings.catch_warnings():
-            # PyTorch marks the quantized-tensor API deprecated; it is still the fastest int8 GEMM on CPU.
+            # The deprecation warning of the quantized-tensor API: see the class docstring.
             warnings.simplefilter("ignore")
             quantized = torch.quantize_per_channel(rows, scales, zero_points, 0, torch.qint8)
             self.packed = torch.ops.quantized.linear_prepack(quantized, None)
+        # Without VNNI, fbgemm sums pairs of u8*s8 products in int16 (vpmaddubsw), which saturates on
+        # full-range activations (max error ~6x larger on this kernel's shapes); 7-bit activations cannot.
+        self.reduce_range = not cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"}
         super().__init__(weight)
 
     def product(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(x.contiguous(), self.packed)
+        return torch.ops.quantized.linear_dynamic(x.contiguous(), self.packed, self.reduce_range)
 
 
 def make_map(precision: str, weight: torch.Tensor) -> LinearMap:
@@ -164,4 +220,4 @@ def char_encoder_dtype(precision: str, device: torch.device) -> Optional[torch.d
 
 
 __all__ = ["PRECISIONS", "PrecisionError", "resolve_precision", "unsupported_reason", "make_map", "LinearMap",
-           "char_encoder_dtype", "cpu_flags"]
+           "char_encoder_dtype", "cpu_flags", "CPU_FEATURES_ENV"]
