@@ -47,6 +47,13 @@ class ActivationCache:
             _, old = self._items.popitem(last=False)
             self.n_tokens -= old.shape[1]
 
+    def resize(self, max_tokens: int) -> None:
+        """Keep at most max_tokens from now on (0 turns the cache off and empties it)."""
+        self.max_tokens = max(0, int(max_tokens))
+        while self.n_tokens > self.max_tokens:
+            _, old = self._items.popitem(last=False)
+            self.n_tokens -= old.shape[1]
+
     def clear(self) -> None:
         self._items.clear()
         self.n_tokens = 0

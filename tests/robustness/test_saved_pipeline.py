@@ -80,3 +80,28 @@ def test_a_saved_cfg_with_infinity_is_refused(saved):
     with pytest.raises(ValueError, match="mix_gamma is inf; it must be a finite float32 number") as err:
         spacy.load(pipeline)
     assert str(cfg_path) in str(err.value)
+
+
+def test_a_saved_pipeline_serves_without_the_training_cache(tmp_path):
+    """cache_size is a training setting: spacy.load / a packaged pipeline / from_bytes keep no activations,
+    however many new documents they serve; training the pipe again turns the cache back on."""
+    from spacy.training import Example
+
+    weights = save_bilm(random_bilm(), tmp_path / "weights")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(weights), "cache_size": 100_000})
+    list(nlp.pipe(["a training batch", "another training batch"]))
+    assert nlp.get_pipe("elmo").cache.n_tokens > 0  # the pipe built from its config caches, as in spacy train
+    nlp.to_disk(tmp_path / "pipeline")
+    served = [spacy.load(tmp_path / "pipeline"), spacy.blank("en").from_config(nlp.config).from_bytes(nlp.to_bytes())]
+    texts = [f"unique document {i} says w{i} and v{i * 7}" for i in range(400)]
+    for loaded in served:
+        elmo = loaded.get_pipe("elmo")
+        assert elmo.cfg["cache_size"] == 100_000  # kept, for training from this pipeline again
+        for _ in loaded.pipe(texts + texts[:50], batch_size=64):
+            pass
+        assert elmo.cache.n_tokens == 0 and elmo.cache.hits == 0
+    loaded = served[0]
+    loaded.update([Example.from_dict(loaded.make_doc("trained again"), {})])
+    list(loaded.pipe(texts[:5]))
+    assert loaded.get_pipe("elmo").cache.n_tokens > 0
