@@ -3,6 +3,6 @@
 Each command module adds itself to `app` when imported; importing this package imports them all.
 """
 from .app import HELP, app
-from . import embed, pretrain  # noqa: E402,F401  (registers the commands)
+from . import embed, init_config, pretrain  # noqa: E402,F401  (registers the commands)
 
 __all__ = ["app", "HELP"]
