@@ -161,12 +161,13 @@ def _options(config: Dict[str, Any]) -> BiLMOptions:
             max_characters_per_token=int(embedder["max_characters_per_token"]),
             extra={"format": "ELMoForManyLangs", "word_dim": word_dim},
         )
+    except OptionsError as err:
+        raise ManyLangsError(f"ELMoForManyLangs model config: {err}.") from err
     except (KeyError, TypeError, ValueError) as err:
-        if isinstance(err, OptionsError):
-            raise ManyLangsError(f"ELMoForManyLangs model config: {err}.") from err
-        raise ManyLangsError(f"ELMoForManyLangs model config: missing or malformed setting {err!r}; it needs encoder "
-                             "{name, dim, projection_dim, n_layers, cell_clip, proj_clip} and token_embedder {name, activation, "
-                             "filters, n_highway, word_dim, char_dim, max_characters_per_token}.") from err
+        problem = f"missing setting {err.args[0]!r}" if isinstance(err, KeyError) else f"malformed setting ({err})"
+        raise ManyLangsError(f"ELMoForManyLangs model config: {problem}; it needs encoder {{name, dim, projection_dim, "
+                             "n_layers, cell_clip, proj_clip} and token_embedder {name, activation, filters, n_highway, "
+                             "word_dim, char_dim, max_characters_per_token}.") from err
 
 
 def read_lexicon(path: Path, specials: Sequence[str]) -> Dict[str, int]:
