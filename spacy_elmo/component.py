@@ -34,7 +34,7 @@ from . import trf_bridge
 from .bilm import PRECISIONS, BiLM, save_bilm_dir
 from .bilm.atomic import atomic_write
 from .cache import ActivationCache
-from .extensions import register_extensions, set_vector_hooks
+from .extensions import register_extensions, set_vector_hooks, token_offsets
 from .layers.bilm_model import BiLMModel, get_bilm, set_bilm
 from .layers.listener import NAME as LISTENER_NAME
 from .layers.listener import bind_pipeline, link_upstream, unlink_upstream
@@ -361,6 +361,7 @@ class ElmoComponent(Pipe):
         weights = mix if mix is not None else [1.0 / L] * L
         for doc, layers in zip(docs, outputs):
             doc._.elmo_layers = layers
+            doc._.elmo_offsets = token_offsets(doc)  # what the rows belong to: reads check it (extensions.py)
             doc._.elmo_mix = {"weights": list(weights), "gamma": self.cfg["mix_gamma"]}
             if self.cfg["vector_hooks"]:
                 set_vector_hooks(doc)

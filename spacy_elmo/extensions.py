@@ -1,11 +1,13 @@
 """The Doc/Token/Span extensions the `elmo` pipe writes and reads, and the opt-in vector hooks.
 
 doc._.elmo_layers holds (n_layers + 1, len(doc), 2P) in the pipe's storage dtype; doc._.elmo_mix the pipe's
-fixed mix; doc._.elmo / token._.elmo / span._.elmo are computed from them on access (float32).
+fixed mix; doc._.elmo_offsets the tokens they were computed for; doc._.elmo / token._.elmo / span._.elmo are
+computed from them on access (float32), each read checked against the doc's current tokens.
 """
 from typing import Optional, Sequence
 
 import numpy
+from spacy.attrs import IDX, LENGTH
 from spacy.tokens import Doc, Span, Token
 
 
@@ -25,16 +27,57 @@ def _mixed(doc: Doc, layers: numpy.ndarray) -> numpy.ndarray:
     return mix_layers(layers, mix["weights"], mix["gamma"])
 
 
+RETOKENIZED = (
+    "the doc was retokenized (tokens merged or split) after the 'elmo' pipe ran, so row i of doc._.elmo_layers "
+    "is no longer token i. Put the 'elmo' pipe after any component that merges or splits tokens, or run it "
+    "again on the changed doc."
+)
+
+
+def token_offsets(doc: Doc) -> numpy.ndarray:
+    """(len(doc), 2) int64: each token's (start character, length). Stored with the activations as their
+    fingerprint: the text cannot change, so equal offsets mean the same tokens; kept per token (not as one
+    digest) so that reading one token or span checks only its own rows."""
+    return doc.to_array([IDX, LENGTH]).astype("int64").reshape(len(doc), 2)
+
+
+def _mismatch(doc: Doc, i: int, stored: numpy.ndarray) -> ValueError:
+    start, length = (int(v) for v in stored[i])
+    token = doc[i]
+    return ValueError(
+        f"doc._.elmo_layers row {i} was computed for {doc.text[start:start + length]!r} (characters "
+        f"{start}-{start + length}) but token {i} is now {token.text!r} (characters {token.idx}-{token.idx + len(token)}): "
+        + RETOKENIZED
+    )
+
+
+def check_alignment(doc: Doc, layers: numpy.ndarray, start: int = 0, end: Optional[int] = None) -> None:
+    """Rows start:end of `layers` belong to tokens start:end of `doc` (all rows by default). spaCy cannot
+    tell the pipe that a doc was retokenized after it ran; equal token counts are not enough (a merge and
+    a split elsewhere keep the count), so each row's token offsets are compared with those stored."""
+    if layers.shape[1] != len(doc):
+        raise ValueError(f"doc._.elmo_layers has {layers.shape[1]} token rows but the doc has {len(doc)} tokens: " + RETOKENIZED)
+    stored = doc._.elmo_offsets
+    if stored is None:  # annotated by an older version: the count is all there is to check
+        return
+    stored = numpy.asarray(stored)
+    if stored.shape != (len(doc), 2):
+        raise ValueError(f"doc._.elmo_offsets has shape {stored.shape}, not ({len(doc)}, 2): " + RETOKENIZED)
+    end = len(doc) if end is None else end
+    if start == 0 and end == len(doc):
+        current = token_offsets(doc)
+    else:
+        current = numpy.asarray([(t.idx, len(t)) for t in doc[start:end]], dtype="int64").reshape(end - start, 2)
+    differ = numpy.flatnonzero((stored[start:end] != current).any(1))
+    if len(differ):
+        raise _mismatch(doc, start + int(differ[0]), stored)
+
+
 def doc_layers(doc: Doc) -> Optional[numpy.ndarray]:
-    """doc._.elmo_layers, checked against the doc: spaCy cannot tell the pipe that a doc was retokenized
-    after it ran, and row i would then no longer be token i."""
+    """doc._.elmo_layers, checked against the doc's tokens (check_alignment)."""
     layers = doc._.elmo_layers
-    if layers is not None and layers.shape[1] != len(doc):
-        raise ValueError(
-            f"doc._.elmo_layers has {layers.shape[1]} token rows but the doc has {len(doc)} tokens: the doc was "
-            "retokenized (tokens merged or split) after the 'elmo' pipe ran. Put the 'elmo' pipe after any "
-            "component that merges or splits tokens, or run it again on the changed doc."
-        )
+    if layers is not None:
+        check_alignment(doc, layers)
     return layers
 
 
@@ -44,14 +87,18 @@ def get_doc_elmo(doc: Doc) -> Optional[numpy.ndarray]:
 
 
 def get_token_elmo(token: Token) -> Optional[numpy.ndarray]:
-    layers = doc_layers(token.doc)
-    return None if layers is None else _mixed(token.doc, layers[:, token.i])
+    layers = token.doc._.elmo_layers
+    if layers is None:
+        return None
+    check_alignment(token.doc, layers, token.i, token.i + 1)  # this token's row only: O(1), not O(len(doc))
+    return _mixed(token.doc, layers[:, token.i])
 
 
 def get_span_elmo(span: Span) -> Optional[numpy.ndarray]:
-    layers = doc_layers(span.doc)
+    layers = span.doc._.elmo_layers
     if layers is None:
         return None
+    check_alignment(span.doc, layers, span.start, span.end)
     if len(span) == 0:
         return numpy.zeros(layers.shape[-1], dtype="float32")
     # The mix is linear, so the mean of mixed vectors is the mix of the mean.
@@ -62,6 +109,7 @@ def register_extensions() -> None:
     for cls, name, kwargs in (
         (Doc, "elmo_layers", {"default": None}),
         (Doc, "elmo_mix", {"default": None}),
+        (Doc, "elmo_offsets", {"default": None}),
         (Doc, "elmo", {"getter": get_doc_elmo}),
         (Token, "elmo", {"getter": get_token_elmo}),
         (Span, "elmo", {"getter": get_span_elmo}),

@@ -11,13 +11,15 @@ none (excluded, never added), where it is disabled, or where it is frozen in tra
 never arrive, it raises an error that names the fix.
 """
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, cast
 
 import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats3d
+
+from ..extensions import check_alignment
 
 from .bilm_model import get_bilm
 
@@ -151,13 +153,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3
         layers = doc._.elmo_layers
         if layers.shape[-1] != model.maybe_get_dim("nO"):
             _check_width(model, int(layers.shape[-1]), "that annotated the docs")
-        if layers.shape[1] != len(doc):  # retokenized after the elmo pipe ran: row i is no longer token i
-            raise ValueError(
-                f"doc._.elmo_layers has {layers.shape[1]} token rows but the doc has {len(doc)} tokens: the doc was "
-                "retokenized after the 'elmo' pipe ran. Put the 'elmo' pipe after any component that merges or "
-                "splits tokens."
-            )
-        outputs.append(ops.asarray3f(numpy.asarray(layers, dtype="float32")))
+        check_alignment(doc, layers)  # retokenized after the elmo pipe ran: row i is no longer token i
+        outputs.append(ops.asarray3f(cast(Floats3d, numpy.asarray(layers, dtype="float32"))))
 
     def backprop(dY: List[Floats3d]) -> List[Doc]:
         return []  # the biLM is frozen
