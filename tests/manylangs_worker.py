@@ -5,7 +5,8 @@
 For every variant of the job, elmoformanylangs' own classes build a model with random weights (its
 initialisation, then noise so that clipping and every gate matter) and write it in its own format; then its
 Embedder reads that directory back and embeds the job's sentences with sents2elmo(output_layer=-2), one
-batch from a fresh state. The layers go to JOB's "out" .npz as "<variant>/<sentence index>".
+batch from a fresh state. The layers go to JOB's "out" .npz as "<variant>/<sentence index>". A variant with
+"existing": true is a directory written by someone else (spacy-elmo's save), only read.
 """
 import json
 import sys
@@ -52,7 +53,7 @@ def main() -> None:
     sentences = job["sentences"]
     arrays = {}
     for variant in job["variants"]:
-        directory = build(variant)
+        directory = Path(variant["dir"]) if variant.get("existing") else build(variant)
         embedder = Embedder(str(directory), batch_size=len(sentences))
         for i, layers in enumerate(embedder.sents2elmo(sentences, output_layer=-2)):
             arrays[f"{variant['name']}/{i}"] = numpy.asarray(layers, dtype=numpy.float32)
