@@ -1,0 +1,111 @@
+"""ELMoForManyLangs models in German and Chinese spaCy pipelines, end to end: add_pipe, the [initialize]
+loader, doc._.elmo, nlp.to_disk and spacy.load of a copy once the original model directory is gone,
+to_bytes / from_bytes, and the wheel of `spacy package` loading without the original directory."""
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+
+from spacy_elmo import load_bilm
+from spacy_elmo.bilm.manylangs import ManyLangsBiLM
+from tests.bilm.test_manylangs import write_random_model
+
+TEXTS = {
+    "de": "Die Straßenbahn fährt über die Brücke. Übermorgen kommt der Donaudampfschifffahrtskapitän!",
+    "zh": "北京欢迎你。今天天气很好。",
+}
+
+
+def _expected(bilm, doc) -> numpy.ndarray:
+    return bilm.embed_sentences([[t.text for t in doc]])[0]
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    write_random_model(tmp_path / "manylangs", seed=3)
+    return tmp_path / "manylangs"
+
+
+@pytest.mark.parametrize("lang", ["de", "zh"])
+def test_a_pipeline_in_any_language_runs_and_survives_without_the_model_directory(lang, model_dir, tmp_path):
+    reference = load_bilm(model_dir)
+    nlp = spacy.blank(lang)
+    nlp.add_pipe("elmo", config={"weights": str(model_dir), "dtype": "float32"})
+    doc = nlp(TEXTS[lang])
+    assert isinstance(nlp.get_pipe("elmo").bilm, ManyLangsBiLM)
+    assert doc._.elmo_layers.shape == (3, len(doc), 12) and doc._.elmo.shape == (len(doc), 12)
+    numpy.testing.assert_allclose(doc._.elmo_layers, _expected(reference, doc), atol=1e-6)
+    assert doc[1]._.elmo.shape == (12,) and doc[0:2]._.elmo.shape == (12,)
+
+    nlp.to_disk(tmp_path / "pipeline")
+    saved = {p.name for p in (tmp_path / "pipeline" / "elmo").iterdir()}
+    assert {"config.json", "char.dic", "word.dic", "token_embedder.pkl", "encoder.pkl"} <= saved
+    assert "options.json" not in saved and "weights.hdf5" not in saved
+    shutil.copytree(tmp_path / "pipeline", tmp_path / "copy")
+    shutil.rmtree(model_dir)
+    shutil.rmtree(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "copy")
+    assert loaded.lang == lang
+    numpy.testing.assert_array_equal(loaded(TEXTS[lang])._.elmo_layers, doc._.elmo_layers)
+
+    blank = spacy.blank(lang)
+    blank.add_pipe("elmo", config={"dtype": "float32"})
+    blank.get_pipe("elmo").from_bytes(loaded.get_pipe("elmo").to_bytes())
+    numpy.testing.assert_array_equal(blank(TEXTS[lang])._.elmo_layers, doc._.elmo_layers)
+
+
+def test_the_initialize_loader_reads_a_manylangs_directory(model_dir):
+    nlp = spacy.blank("de")
+    nlp.add_pipe("elmo", config={"dtype": "float32"})
+    nlp.config["initialize"]["components"]["elmo"] = {
+        "weights_loader": {"@model_loaders": "spacy-elmo.WeightsLoader.v1", "path": str(model_dir)}}
+    nlp.initialize()
+    doc = nlp(TEXTS["de"])
+    numpy.testing.assert_allclose(doc._.elmo_layers, _expected(load_bilm(model_dir), doc), atol=1e-6)
+
+
+def test_a_directory_of_neither_format_is_named_at_first_use(tmp_path):
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "README.txt").write_text("x")
+    nlp = spacy.blank("de")
+    nlp.add_pipe("elmo", config={"weights": str(tmp_path / "w")})
+    with pytest.raises(ValueError, match="holds no ELMo model .found: README.txt.; a bilm-tf/AllenNLP biLM needs options.json"):
+        nlp("Hallo Welt")
+
+
+def test_switching_a_saved_pipe_to_the_other_format_leaves_one_model(model_dir, tiny_weights_dir, tmp_path):
+    """nlp.to_disk over an earlier save of a bilm-tf pipe: the pipe's folder holds the new model only."""
+    for weights in (tiny_weights_dir, model_dir):
+        nlp = spacy.blank("de")
+        nlp.add_pipe("elmo", config={"weights": str(weights), "dtype": "float32"})
+        expected = nlp("Guten Tag")._.elmo_layers
+        nlp.to_disk(tmp_path / "pipeline")
+        numpy.testing.assert_array_equal(spacy.load(tmp_path / "pipeline")("Guten Tag")._.elmo_layers, expected)
+    assert not (tmp_path / "pipeline" / "elmo" / "weights.hdf5").exists()
+
+
+@pytest.mark.slow
+def test_the_spacy_package_wheel_of_a_german_pipeline_loads_without_the_model_directory(model_dir, tmp_path):
+    nlp = spacy.blank("de")
+    nlp.add_pipe("elmo", config={"weights": str(model_dir), "dtype": "float32"})
+    nlp.meta.update(name="elmo_manylangs_test", version="0.0.1")
+    expected = nlp(TEXTS["de"])._.elmo_layers
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(model_dir)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    built = subprocess.run([sys.executable, "-m", "spacy", "package", str(tmp_path / "pipeline"), str(dist), "--build", "wheel",
+                            "--force"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    shutil.rmtree(tmp_path / "pipeline")
+    wheel = next(dist.rglob("*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path / "unpacked")
+    data = next(p.parent for p in (tmp_path / "unpacked").rglob("config.cfg"))
+    assert (data / "elmo" / "encoder.pkl").is_file()
+    numpy.testing.assert_array_equal(spacy.load(data)(TEXTS["de"])._.elmo_layers, expected)
