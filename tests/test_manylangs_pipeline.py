@@ -109,3 +109,22 @@ def test_the_spacy_package_wheel_of_a_german_pipeline_loads_without_the_model_di
     data = next(p.parent for p in (tmp_path / "unpacked").rglob("config.cfg"))
     assert (data / "elmo" / "encoder.pkl").is_file()
     numpy.testing.assert_array_equal(spacy.load(data)(TEXTS["de"])._.elmo_layers, expected)
+
+
+def test_spacy_elmo_embed_reads_a_manylangs_directory(model_dir, tmp_path):
+    import h5py
+
+    text = tmp_path / "input.txt"
+    text.write_text("Die Straßenbahn fährt .\n\n北京 欢迎 你\n", encoding="utf8")
+    out = tmp_path / "out.hdf5"
+    done = subprocess.run([sys.executable, "-m", "spacy", "elmo", "embed", str(model_dir), str(text), str(out), "--all"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    bilm = load_bilm(model_dir)
+    with h5py.File(out, "r") as f:
+        assert f["1"].shape == (3, 0, 12)
+        for i, line in ((0, "Die Straßenbahn fährt ."), (2, "北京 欢迎 你")):
+            numpy.testing.assert_allclose(f[str(i)][...], bilm.embed_sentences([line.split()])[0], atol=1e-5)
+    refused = subprocess.run([sys.executable, "-m", "spacy", "elmo", "embed", str(model_dir), str(text), str(model_dir / "encoder.pkl")],
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "which this command reads" in refused.stderr, refused.stderr
