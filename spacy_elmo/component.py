@@ -34,7 +34,7 @@ from . import trf_bridge
 from .bilm import PRECISIONS, BiLM, save_bilm_dir
 from .bilm.atomic import atomic_write
 from .cache import ActivationCache
-from .extensions import register_extensions, set_vector_hooks, token_offsets
+from .extensions import register_extensions, restore_vector_hooks_after_pipe, set_vector_hooks, token_offsets
 from .layers.bilm_model import BiLMModel, get_bilm, set_bilm
 from .layers.listener import NAME as LISTENER_NAME
 from .layers.listener import bind_pipeline, link_upstream, unlink_upstream
@@ -208,6 +208,10 @@ class ElmoComponent(Pipe):
         self._check_fits(self.cfg, bilm)
         self.cache.clear()
         self._tell_listeners()
+
+    @property
+    def sets_vector_hooks(self) -> bool:
+        return bool(self.cfg["vector_hooks"])
 
     @property
     def width(self) -> int:
@@ -472,4 +476,6 @@ def make_elmo(
         precision=precision,
     )
     bind_pipeline(component, nlp)  # its listeners ask whether it is disabled or frozen there
+    if vector_hooks:
+        restore_vector_hooks_after_pipe(nlp)  # hooks do not come back from nlp.pipe(n_process=N) workers
     return component

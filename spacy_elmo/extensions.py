@@ -4,10 +4,11 @@ doc._.elmo_layers holds (n_layers + 1, len(doc), 2P) in the pipe's storage dtype
 fixed mix; doc._.elmo_offsets the tokens they were computed for; doc._.elmo / token._.elmo / span._.elmo are
 computed from them on access (float32), each read checked against the doc's current tokens.
 """
-from typing import Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy
 from spacy.attrs import IDX, LENGTH
+from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
 
@@ -143,3 +144,31 @@ def set_vector_hooks(doc: Doc) -> None:
     doc.user_hooks.update({"vector": _doc_vector, "has_vector": _has_vector, "similarity": _similarity})
     doc.user_span_hooks.update({"vector": get_span_elmo, "has_vector": _has_vector, "similarity": _similarity})
     doc.user_token_hooks.update({"vector": get_token_elmo, "has_vector": _has_vector, "similarity": _similarity})
+
+
+class PipeRestoringVectorHooks:
+    """nlp.pipe of a pipeline whose 'elmo' pipe sets vector hooks. With n_process > 1 spaCy sends each doc
+    back from its worker as bytes, and user hooks (functions) are not part of them: the docs would arrive
+    with an empty .vector. spaCy's advice is to set the hooks again after nlp.pipe; this does that, for the
+    docs the pipe annotated, so n_process = N gives what n_process = 1 gives. An object, not a closure, so
+    that the pipeline still pickles and deep-copies."""
+
+    def __init__(self, nlp: Language) -> None:
+        self.nlp = nlp
+
+    def __call__(self, texts: Iterable, *, as_tuples: bool = False, n_process: int = 1,
+                 disable: Iterable[str] = (), **kwargs: Any) -> Iterator:
+        disabled = set(disable)
+        results = type(self.nlp).pipe(self.nlp, texts, as_tuples=as_tuples, n_process=n_process, disable=list(disabled), **kwargs)
+        hooks = n_process != 1 and any(getattr(proc, "sets_vector_hooks", False) for name, proc in self.nlp.pipeline if name not in disabled)
+        for item in results:
+            doc = item[0] if as_tuples else item
+            if hooks and doc._.elmo_layers is not None:
+                set_vector_hooks(doc)
+            yield item
+
+
+def restore_vector_hooks_after_pipe(nlp: Language) -> None:
+    """Make nlp.pipe(n_process=N) return docs with the vector hooks (see PipeRestoringVectorHooks)."""
+    if not isinstance(nlp.__dict__.get("pipe"), PipeRestoringVectorHooks):
+        nlp.pipe = PipeRestoringVectorHooks(nlp)  # type: ignore[method-assign]

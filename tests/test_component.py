@@ -272,3 +272,27 @@ def test_plan_batches_longest_first_within_the_budget():
     order = [lengths[i] for batch in batches for i in batch]
     assert order == sorted(order, reverse=True)
     assert plan_batches([], 10) == []
+
+
+def test_vector_hooks_survive_n_process_2(tiny_weights_dir):
+    nlp = make_nlp(tiny_weights_dir, vector_hooks=True)
+    texts = [f"doc {i} has cats and dogs" for i in range(6)] + ["cats and dogs"]
+    for as_tuples in (False, True):
+        inputs = [(t, i) for i, t in enumerate(texts)] if as_tuples else texts
+        single = list(nlp.pipe(inputs, as_tuples=as_tuples))
+        multi = list(nlp.pipe(inputs, as_tuples=as_tuples, n_process=2, batch_size=2))
+        if as_tuples:
+            assert [c for _, c in multi] == list(range(len(texts)))
+            single, multi = [d for d, _ in single], [d for d, _ in multi]
+        for a, b in zip(single, multi):
+            assert b.has_vector and b.vector.shape == (16,)
+            numpy.testing.assert_array_equal(a.vector, b.vector)
+            numpy.testing.assert_array_equal(a[1].vector, b[1].vector)
+            numpy.testing.assert_array_equal(a[1:3].vector, b[1:3].vector)
+        assert multi[0].similarity(multi[-1]) == pytest.approx(single[0].similarity(single[-1]), abs=1e-6)
+        assert multi[0].similarity(multi[-1]) != 0.0
+        assert multi[0][2].similarity(multi[1][2]) == pytest.approx(single[0][2].similarity(single[1][2]), abs=1e-6)
+    plain = list(nlp.pipe(texts[:2], n_process=2, disable=["elmo"]))
+    assert plain[0]._.elmo_layers is None and "vector" not in plain[0].user_hooks
+    copied = pickle.loads(pickle.dumps(nlp))  # the pipeline still pickles
+    numpy.testing.assert_array_equal(next(copied.pipe(["cats and dogs"])).vector, multi[-1].vector)
