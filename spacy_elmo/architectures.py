@@ -28,7 +28,7 @@ def create_elmo_listener(
     a spaCy tok2vec (e.g. spacy.Tok2Vec.v2). width = None (null in a config, the default) takes the biLM's
     2 * projection_dim from the upstream 'elmo' component when its weights arrive; a width that is set is
     checked against it at initialize."""
-    elmo = chain(ElmoLayersReader(width, upstream), ScalarMix(layer_norm=layer_norm))
+    elmo: Model[List[Doc], List[Floats2d]] = chain(ElmoLayersReader(width, upstream), ScalarMix(layer_norm=layer_norm))
     if dropout:
         elmo = chain(elmo, Dropout(dropout))
     if tok2vec is None:

@@ -12,8 +12,8 @@ TIME_BLOCK = 64
 def counts_above(values: Sequence[int], n: int) -> torch.Tensor:
     """(n,) tensor: for each i < n, how many of values exceed i. Rows' lengths -> active rows per step
     (batch_sizes), and, rows being sorted longest first, batch_sizes -> each row's length: the same count."""
-    values = torch.as_tensor(list(values), dtype=torch.long)
-    return (values.unsqueeze(0) > torch.arange(n).unsqueeze(1)).sum(1)
+    counts = torch.as_tensor(list(values), dtype=torch.long)
+    return (counts.unsqueeze(0) > torch.arange(n).unsqueeze(1)).sum(1)
 
 
 @dataclass(frozen=True)

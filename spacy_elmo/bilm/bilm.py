@@ -9,6 +9,7 @@ from torch import nn
 from .char_cnn import CharCNN, CharCNNCache
 from .chars import batch_to_char_ids, bos_char_ids, eos_char_ids
 from .lstm import PackedBatch, ProjectedLSTM, State
+from .module_list import ModuleListOf
 from .options import BiLMOptions
 from .precision import char_encoder_dtype, resolve_precision
 
@@ -63,6 +64,9 @@ class BiLM(nn.Module):
     Stateless by default: every sentence starts from zero state. With stateful=True the final LSTM state of
     batch row i is the initial state of row i in the next call, as in AllenNLP / bilm-tf (reset_states())."""
 
+    bos_ids: torch.Tensor  # buffers, registered in __init__
+    eos_ids: torch.Tensor
+
     def __init__(self, options: BiLMOptions, stateful: bool = False, char_cache_size: int = 0, dropout: float = 0.0) -> None:
         super().__init__()
         self.options = options
@@ -71,8 +75,8 @@ class BiLM(nn.Module):
         self.stateful = stateful
         self.char_cnn = CharCNN(options)
         P, C, o = options.projection_dim, options.lstm_dim, options
-        self.forward_layers = nn.ModuleList(ProjectedLSTM(P, C, P, o.cell_clip, o.proj_clip) for _ in range(o.n_layers))
-        self.backward_layers = nn.ModuleList(ProjectedLSTM(P, C, P, o.cell_clip, o.proj_clip) for _ in range(o.n_layers))
+        self.forward_layers = ModuleListOf(ProjectedLSTM(P, C, P, o.cell_clip, o.proj_clip) for _ in range(o.n_layers))
+        self.backward_layers = ModuleListOf(ProjectedLSTM(P, C, P, o.cell_clip, o.proj_clip) for _ in range(o.n_layers))
         self.char_cache: Optional[CharCNNCache] = CharCNNCache(char_cache_size) if char_cache_size > 0 else None
         self._states: Optional[List[State]] = None  # per (direction, layer), rows in caller's order
         max_chars = options.max_characters_per_token

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .highway import Highway
+from .module_list import ModuleListOf
 from .options import BiLMOptions
 from .scratch import scratch
 
@@ -25,6 +26,8 @@ def conv_max(chars: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     needs_grad = torch.is_grad_enabled() and (conv.weight.requires_grad or chars.requires_grad)
     # Autograd keeps every chunk's output, and autocast returns half precision: neither can share a buffer.
     reuse_memory = not needs_grad and not torch.is_autocast_enabled(chars.device.type)
+    bias = conv.bias
+    assert bias is not None  # the convolutions are built with a bias, as bilm-tf's
     pooled = []
     chunk = CONV_CHUNK if chars.device.type == "cpu" else DEVICE_CONV_CHUNK
     for start in range(0, chars.shape[0], chunk):
@@ -34,9 +37,9 @@ def conv_max(chars: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
         rows = windows.reshape(n * positions, width * char_dim)
         if reuse_memory:  # a fresh 20 MB output per chunk page-faults
             out = scratch("char_conv", n * positions * n_filters, chars).view(n * positions, n_filters)
-            torch.addmm(conv.bias, rows, weight, out=out)
+            torch.addmm(bias, rows, weight, out=out)
         else:
-            out = torch.addmm(conv.bias, rows, weight)
+            out = torch.addmm(bias, rows, weight)
         pooled.append(out.view(n, positions, n_filters).amax(dim=1))
     return torch.cat(pooled) if pooled else chars.new_zeros(0, n_filters)
 
@@ -47,7 +50,7 @@ class CharCNN(nn.Module):
         self.options = options
         # Row 0 is the padding id ("no character"); bilm-tf's file has 261 rows, we hold 262.
         self.char_embed = nn.Embedding(262, options.char_dim, padding_idx=0)
-        self.convs = nn.ModuleList(
+        self.convs = ModuleListOf(
             nn.Conv1d(options.char_dim, n, kernel_size=width) for width, n in options.filters
         )
         self.activation = torch.tanh if options.activation == "tanh" else torch.relu

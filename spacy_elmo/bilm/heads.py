@@ -69,6 +69,7 @@ class SampledSoftmax(FullSoftmax):
     In eval mode (or through nll()) the exact full-softmax loss is computed."""
 
     kind = "sampled"
+    log_probs: torch.Tensor  # a buffer, registered in __init__
 
     def __init__(self, input_dim: int, n_classes: int, n_samples: int = 8192) -> None:
         super().__init__(input_dim, n_classes)

@@ -2,12 +2,14 @@
 import torch
 from torch import nn
 
+from .module_list import ModuleListOf
+
 
 class Highway(nn.Module):
     def __init__(self, dim: int, n_layers: int) -> None:
         super().__init__()
-        self.carry = nn.ModuleList(nn.Linear(dim, dim) for _ in range(n_layers))
-        self.transform = nn.ModuleList(nn.Linear(dim, dim) for _ in range(n_layers))
+        self.carry = ModuleListOf(nn.Linear(dim, dim) for _ in range(n_layers))
+        self.transform = ModuleListOf(nn.Linear(dim, dim) for _ in range(n_layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for carry, transform in zip(self.carry, self.transform):

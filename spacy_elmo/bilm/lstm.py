@@ -29,6 +29,8 @@ FORGET_BIAS = 1.0
 
 
 class ProjectedLSTM(nn.Module):
+    forget_offset: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(self, input_dim: int, cell_dim: int, proj_dim: int, cell_clip: float = 0.0, proj_clip: float = 0.0) -> None:
         super().__init__()
         self.input_dim, self.cell_dim, self.proj_dim = input_dim, cell_dim, proj_dim
@@ -58,11 +60,13 @@ class ProjectedLSTM(nn.Module):
         """(input, state, projection) GEMMs in this layer's inference precision."""
         weights = (self.input_weight, self.state_weight, self.proj_weight)
         if self.precision == "float32":
-            return tuple(LinearMap(w) for w in weights)  # type: ignore[return-value]
+            return LinearMap(weights[0]), LinearMap(weights[1]), LinearMap(weights[2])
         device = self.input_weight.device
-        if self._low_precision_maps is None or self._low_precision_maps[0] != device:
-            self._low_precision_maps = (device, tuple(make_map(self.precision, w) for w in weights))  # type: ignore[assignment]
-        return self._low_precision_maps[1]
+        cached = self._low_precision_maps
+        if cached is None or cached[0] != device:
+            maps = make_map(self.precision, weights[0]), make_map(self.precision, weights[1]), make_map(self.precision, weights[2])
+            cached = self._low_precision_maps = (device, maps)
+        return cached[1]
 
     def reset_parameters(self) -> None:
         for weight in (self.input_weight, self.state_weight, self.proj_weight):

@@ -62,9 +62,9 @@ class BiLMOptions:
                                 ("char_cnn.max_characters_per_token", self.max_characters_per_token, 3)):
             if not low <= value <= LIMITS[key]:
                 problems.append(f"{key} is {value}; it must be between {low} and {LIMITS[key]}")
-        for key, value in (("lstm.cell_clip", self.cell_clip), ("lstm.proj_clip", self.proj_clip)):
-            if not 0.0 <= value < float("inf"):  # 0 means no clipping; NaN fails this too
-                problems.append(f"{key} is {value}; it must be a finite number >= 0 (0: no clipping)")
+        for key, clip in (("lstm.cell_clip", self.cell_clip), ("lstm.proj_clip", self.proj_clip)):
+            if not 0.0 <= clip < float("inf"):  # 0 means no clipping; NaN fails this too
+                problems.append(f"{key} is {clip}; it must be a finite number >= 0 (0: no clipping)")
         if len(self.filters) > LIMITS["char_cnn.filters (count)"]:
             problems.append(f"char_cnn.filters has {len(self.filters)} entries; at most {LIMITS['char_cnn.filters (count)']}")
         if any(width < 1 or n < 1 for width, n in self.filters):

@@ -13,7 +13,7 @@ weights are not known when the pipe is built (spacy.load builds the pipe, then f
 - the forward pass never records gradients and keeps the module in eval mode (PyTorchShim.predict would
   switch it back to train mode after every call).
 """
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union, cast
 
 import srsly
 import torch
@@ -112,14 +112,18 @@ def BiLMModel(bilm: Optional[BiLM] = None, *, precision: str = "float32", mixed_
     return model
 
 
+def _shim(model: Model) -> BiLMShim:
+    return cast(BiLMShim, model.shims[0])
+
+
 def get_bilm(model: Model) -> Optional[BiLM]:
-    return model.shims[0].bilm
+    return _shim(model).bilm
 
 
 def set_bilm(model: Model, bilm: BiLM) -> None:
     """Put `bilm` into the layer, on the device of the layer's ops. The dims follow the biLM: its shape is
     the truth, whatever a tool set before (spacy debug model sets nO = 7 on models it cannot initialize)."""
-    model.shims[0].set_bilm(bilm, torch_device(model.ops))
+    _shim(model).set_bilm(bilm, torch_device(model.ops))
     model.set_dim("nO", bilm.output_dim, force=True)
     model.set_dim("nL", bilm.n_outputs, force=True)
 
@@ -154,7 +158,7 @@ def _words(sequence: Sequence_) -> List[str]:
 
 def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
     bilm = require_bilm(model)
-    shim: BiLMShim = model.shims[0]
+    shim = _shim(model)
     words = [_words(sequence) for sequence in X]
 
     def backprop(dY: OutT) -> InT:
@@ -167,6 +171,7 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
     autocast = shim.cfg["mixed_precision"] and device.type == "cuda"
     with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.float16, enabled=autocast):
         activations = bilm(ids).activations.float()  # (L, B, T, 2P)
+    array: Any  # (L, B, T, 2P): numpy or cupy
     if device.type == "cpu" or not isinstance(model.ops, CupyOps):
         array = model.ops.asarray(activations.cpu().numpy())
     else:

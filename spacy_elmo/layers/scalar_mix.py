@@ -7,9 +7,9 @@ mix as logits `s` and the scale as `log_gamma`, both starting at 0:
   gamma would do and which would shrink the features the downstream model reads.
 So the optimizer's usual `L2` setting acts as the paper's "toward the uniform mix" prior; no separate loss.
 """
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
-from thinc.api import Model
+from thinc.api import Model, Ops
 from thinc.types import Floats1d, Floats2d, Floats3d
 
 InT = List[Floats3d]  # per doc (n_layers, n_tokens, width)
@@ -37,12 +37,12 @@ def init(model: Model[InT, OutT], X: Optional[InT] = None, Y: Optional[OutT] = N
     model.set_param("log_gamma", model.ops.alloc1f(1))
 
 
-def _normalise(ops, X: Floats3d) -> Tuple[Floats3d, Floats1d]:
+def _normalise(ops: Ops, X: Floats3d) -> Tuple[Floats3d, Floats1d]:
     """Each layer to zero mean, unit variance over the doc's tokens and features (AllenNLP's layer norm)."""
     n = X.shape[1] * X.shape[2]
     if n == 0:
         return X, ops.xp.ones((X.shape[0],), dtype="f")
-    mean = X.reshape(X.shape[0], -1).mean(1)
+    mean: Any = ops.xp.reshape(X, (X.shape[0], -1)).mean(1)
     centred = X - mean[:, None, None]
     std = ops.xp.sqrt((centred.reshape(X.shape[0], -1) ** 2).mean(1) + EPS)
     return centred / std[:, None, None], std
@@ -53,10 +53,13 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
     xp = ops.xp
     n_layers = model.get_dim("nL")
     s = model.get_param("s")
-    weights = ops.softmax(s)
+    weights: Any = ops.softmax(s)  # numpy/cupy broadcasting below, which Thinc's array types do not describe
     gamma = float(xp.exp(model.get_param("log_gamma"))[0])
     layer_norm = model.attrs["layer_norm"]
-    inputs, stds, mixes, Ys = [], [], [], []
+    inputs: List[Any] = []
+    stds: List[Any] = []
+    mixes: List[Any] = []
+    Ys: OutT = []
     for X in Xs:
         if X.shape[0] != n_layers:
             raise ValueError(f"ScalarMix has {n_layers} layer weights but got input with {X.shape[0]} layers")
@@ -71,7 +74,8 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
         d_mix = xp.zeros((n_layers,), dtype="f")
         d_gamma = 0.0
         dXs = []
-        for Xn, std, mixed, dY in zip(inputs, stds, mixes, dYs):
+        for Xn, std, mixed, dY_ in zip(inputs, stds, mixes, dYs):
+            dY: Any = dY_
             d_gamma += float((mixed * dY).sum())
             d_mix += gamma * (Xn * dY[None]).reshape(n_layers, -1).sum(1)
             dXn = gamma * weights[:, None, None] * dY[None]
