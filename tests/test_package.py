@@ -3,6 +3,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import venv
 import zipfile
 from pathlib import Path
@@ -71,8 +72,71 @@ def test_spacy_package_of_a_trained_pipeline(tmp_path, tiny_weights_dir):
     _package_install_load(tmp_path / "pipeline", tmp_path, "en_elmo_trained_packaging_test", weights, expected)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*cmd, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory):
+    """spacy-elmo's wheel as `python -m build` makes it (from its sdist), installed in a new venv (no system
+    site-packages, nothing of this checkout) after the CPU build of torch, as the Makefile installs it (a bare
+    `pip install torch` pulls CUDA): (the wheel, the venv's python)."""
+    base = tmp_path_factory.mktemp("wheel_venv")
+    # sdist, then the wheel from it: what an index would serve, and no stale build/ of the checkout inside
+    built = _run(sys.executable, "-m", "build", "--outdir", base / "dist", ROOT, cwd=base)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    own = next((base / "dist").glob("spacy_elmo-*.whl"))
+    env_dir = base / "venv"
+    venv.create(env_dir, with_pip=True, clear=True)
+    python = env_dir / "bin" / "python"
+    torch = re.search(r"^TORCH := (\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    for requirements in ([torch], [own]):
+        installed = _run(python, "-m", "pip", "install", "--quiet", "--no-compile", *requirements)
+        assert installed.returncode == 0, installed.stderr
+    return own, python
+
+
 @pytest.mark.slow
-def test_packaged_pipeline_installs_in_a_new_venv_from_its_wheel_beside_the_spacy_elmo_wheel(tmp_path, tiny_weights_dir):
+def test_the_wheel_carries_the_configs_unchanged(wheel_venv):
+    own, _ = wheel_venv
+    with zipfile.ZipFile(own) as archive:
+        shipped = {Path(n).name: archive.read(n) for n in archive.namelist() if n.startswith("spacy_elmo/configs/")}
+    source = {p.name: p.read_bytes() for p in (ROOT / "configs").glob("*.cfg")}
+    assert shipped == source
+
+
+@pytest.mark.slow
+def test_quickstart_from_the_wheel_in_a_new_venv(tmp_path, tiny_weights_dir, wheel_venv):
+    """README's Quickstart where only the wheel is installed: init-config, spacy train on it, the elmo pipe."""
+    _, python = wheel_venv
+    ner, _ = _corpora(tmp_path)
+    spacy_cli = python.with_name("spacy")
+    written = _run(spacy_cli, "elmo", "init-config", "ner", "config.cfg", "--weights", tiny_weights_dir, cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    trained = _run(python, "-m", "spacy", "train", "config.cfg", "--paths.train", ner, "--paths.dev", ner, "--output",
+                   "model", "--training.max_steps", "2", "--training.eval_frequency", "1", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    assert (tmp_path / "model" / "model-last" / "elmo").is_dir()
+    code = textwrap.dedent(f"""
+        import spacy, spacy_elmo
+        nlp = spacy.blank("en")
+        nlp.add_pipe("elmo", config={{"weights": {str(tiny_weights_dir)!r}}})
+        doc = nlp("ELMo vectors depend on context .")
+        assert doc._.elmo_layers.shape == (3, 6, 16), doc._.elmo_layers.shape
+        assert doc._.elmo.shape == (6, 16) and doc[1:3]._.elmo.shape == (16,)
+        print(spacy_elmo.__file__)
+    """)
+    used = _run(python, "-c", code, cwd=tmp_path)  # outside the checkout: spacy_elmo cannot come from the source tree
+    assert used.returncode == 0, used.stderr
+    assert str(python.parents[1]) in used.stdout and str(ROOT) not in used.stdout, used.stdout
+
+
+@pytest.mark.slow
+def test_packaged_pipeline_installs_in_a_new_venv_from_its_wheel_beside_the_spacy_elmo_wheel(tmp_path, tiny_weights_dir,
+                                                                                             wheel_venv):
     """What project.yml's `wheel` + `package-SIZE` commands leave in packages/: the pipeline's wheel and this
     project's spacy-elmo wheel. A new venv (no system site-packages, nothing of this checkout) gets both plus
     the registries, and the pipeline loads by name there with the same features."""
@@ -82,7 +146,7 @@ def test_packaged_pipeline_installs_in_a_new_venv_from_its_wheel_beside_the_spac
     shutil.rmtree(tiny_weights_dir)  # the wheel must not need the original files
     packages = tmp_path / "packages"
     (packages / "test").mkdir(parents=True)
-    run = lambda *cmd, **kw: subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)  # noqa: E731
+    run = _run
     built = run(sys.executable, "-m", "spacy", "package", tmp_path / "pipeline", packages / "test", "--build", "wheel",
                 "--force")
     assert built.returncode == 0, built.stdout + built.stderr
@@ -90,21 +154,13 @@ def test_packaged_pipeline_installs_in_a_new_venv_from_its_wheel_beside_the_spac
     with zipfile.ZipFile(wheel) as archive:  # the pipeline asks for spacy-elmo, which the wheel beside it provides
         metadata = next(archive.read(n).decode() for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
     assert re.search(r"^Requires-Dist: spacy-elmo\b", metadata, re.M), metadata
-    root = Path(__file__).resolve().parents[1]
-    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", packages / "spacy_elmo", root)
-    assert built.returncode == 0, built.stderr
-    own = next((packages / "spacy_elmo").glob("spacy_elmo-*.whl"))
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True, clear=True)
-    python = env_dir / "bin" / "python"
-    # The CPU build of torch first, as the Makefile installs it (a bare `pip install torch` pulls CUDA).
-    torch = re.search(r"^TORCH := (\S+)", (root / "Makefile").read_text(), re.M).group(1)
-    for requirements in ([torch], [own, wheel]):
-        installed = run(python, "-m", "pip", "install", "--quiet", "--no-compile", *requirements)
-        assert installed.returncode == 0, installed.stderr
+    own, python = wheel_venv  # torch's CPU build and spacy-elmo's wheel (built from this checkout) are installed
+    env_dir = python.parents[1]
+    installed = run(python, "-m", "pip", "install", "--quiet", "--no-compile", own, wheel)
+    assert installed.returncode == 0, installed.stderr
     code = (f"import spacy, numpy, spacy_elmo; d = spacy.load('en_elmo_venv_packaging_test')({TEXT!r}); "
             "numpy.save('out.npy', d._.elmo_layers); print(spacy_elmo.__file__)")
     loaded = run(python, "-c", code, cwd=tmp_path)  # outside the checkout: spacy_elmo cannot come from the source tree
     assert loaded.returncode == 0, loaded.stderr
-    assert str(env_dir) in loaded.stdout and str(root) not in loaded.stdout, loaded.stdout
+    assert str(env_dir) in loaded.stdout and str(ROOT) not in loaded.stdout, loaded.stdout
     numpy.testing.assert_array_equal(numpy.load(tmp_path / "out.npy"), expected)
