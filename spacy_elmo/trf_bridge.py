@@ -29,11 +29,12 @@ holds doc._.trf_data: len(doc) x width float32 more (2/3 of doc._.elmo_layers' s
 float16), the price of the listener reading it; without the extra nothing changes.
 """
 import sys
-from typing import TYPE_CHECKING, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, cast
 
 import numpy
 from spacy.tokens import Doc
 from thinc.api import Model
+from thinc.types import Ints1d
 
 from .extensions import mix_layers
 
@@ -74,7 +75,7 @@ def to_trf_data(doc: Doc, vectors: numpy.ndarray) -> "TransformerData":
         token_type_ids=None,
     )
     hidden = numpy.ascontiguousarray(vectors, dtype="float32").reshape(1, n, -1)
-    align = Ragged(numpy.arange(n, dtype="i"), numpy.ones(n, dtype="i"))
+    align = Ragged(cast(Ints1d, numpy.arange(n, dtype="i")), cast(Ints1d, numpy.ones(n, dtype="i")))
     return TransformerData(wordpieces=wordpieces, model_output=BaseModelOutput(last_hidden_state=hidden), align=align)
 
 
@@ -106,7 +107,7 @@ def feed_listeners(pipe, docs: Sequence[Doc], layers: Optional[List[numpy.ndarra
     """In training, what spacy-transformers' Transformer.update does for its listeners: give each
     TransformerListener linked to `pipe` this batch's features (the pipe's fixed mix of `layers`, its
     predict(docs) when not given), with a backprop that returns no gradient (the biLM is frozen)."""
-    nodes = listeners(pipe)
+    nodes: List[Any] = listeners(pipe)  # TransformerListener: spacy-transformers is optional and untyped
     if not nodes:
         return
     if layers is None:
