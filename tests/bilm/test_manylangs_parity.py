@@ -9,7 +9,7 @@ import pytest
 from spacy_elmo import load_bilm
 from spacy_elmo.bilm.manylangs import ManyLangsBiLM
 from tests.conftest import cache_dir
-from tests.manylangs_reference import ensure_venv, run_reference
+from tests.manylangs_reference import cached_reference, ensure_venv, run_reference
 
 CHARS = ["<pad>", "<oov>", "<bow>", "<eow>", "<bos>", "<eos>", *"abcdefghiklmnorstuwäöüß", "北", "京", "欢", "迎", "\u3000", "!", "."]
 WORDS = ["<pad>", "<oov>", "<bos>", "<eos>", "grüße", "aus", "köln", "!", "北京", "欢迎", "the", "a"]
@@ -45,14 +45,13 @@ VARIANTS = {
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference():
     """{variant: (its directory, elmoformanylangs' layers per sentence)}."""
     python = ensure_venv(cache_dir() / "elmoformanylangs-venv")
-    work = tmp_path_factory.mktemp("manylangs")
-    variants = [{"name": name, "dir": str(work / name), "seed": seed, "noise": 0.5, "encoder_noise": 0.5, "chars": CHARS, "words": None, **spec}
+    variants = [{"name": name, "seed": seed, "noise": 0.5, "encoder_noise": 0.5, "chars": CHARS, "words": None, **spec}
                 for seed, (name, spec) in enumerate(VARIANTS.items())]
-    outputs = run_reference(python, variants, SENTENCES, work)
-    return {v["name"]: (v["dir"], outputs[v["name"]]) for v in variants}
+    directories, outputs = cached_reference(python, variants, SENTENCES, cache_dir())
+    return {name: (directories[name], outputs[name]) for name in VARIANTS}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
