@@ -164,3 +164,47 @@ def test_packaged_pipeline_installs_in_a_new_venv_from_its_wheel_beside_the_spac
     assert loaded.returncode == 0, loaded.stderr
     assert str(env_dir) in loaded.stdout and str(ROOT) not in loaded.stdout, loaded.stdout
     numpy.testing.assert_array_equal(numpy.load(tmp_path / "out.npy"), expected)
+
+
+@pytest.mark.slow
+def test_the_wheel_is_typed(wheel_venv):
+    """PEP 561: py.typed ships in the wheel and lands beside the installed package, so type checkers read
+    spacy_elmo's hints."""
+    own, python = wheel_venv
+    with zipfile.ZipFile(own) as archive:
+        assert "spacy_elmo/py.typed" in archive.namelist()
+    where = _run(python, "-c", "import pathlib, spacy_elmo; print(pathlib.Path(spacy_elmo.__file__).parent / 'py.typed')", cwd=own.parent)
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_file()
+
+
+@pytest.mark.slow
+def test_the_wheel_metadata_names_what_a_user_needs(wheel_venv):
+    """Classifiers for the license, topics and the Python CI runs on, project URLs, Requires-Python that admits
+    that Python, and the workflow's own extra (`pip install spacy-elmo[project]`)."""
+    from email.parser import Parser
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    own, _ = wheel_venv
+    with zipfile.ZipFile(own) as archive:
+        text = next(archive.read(n).decode() for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    metadata = Parser().parsestr(text)
+    classifiers = metadata.get_all("Classifier")
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"Programming Language :: Python :: {running}" in classifiers
+    assert SpecifierSet(metadata["Requires-Python"]).contains(running)
+    assert "License :: OSI Approved :: MIT License" in classifiers
+    assert any(c.startswith("Topic :: ") for c in classifiers)
+    assert metadata.get_all("Project-URL")
+    assert "project" in metadata.get_all("Provides-Extra")
+    project_needs = {Requirement(r).name for r in metadata.get_all("Requires-Dist") if 'extra == "project"' in r}
+    assert {"build", "matplotlib"} <= project_needs
+
+
+def test_the_changelog_describes_the_current_version():
+    from spacy_elmo.about import __version__
+
+    headings = re.findall(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(encoding="utf8"), re.M)
+    assert headings and headings[0] == __version__
