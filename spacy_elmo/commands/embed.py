@@ -1,8 +1,8 @@
 """`python -m spacy_elmo embed`: the job of AllenNLP's old `allennlp elmo` command.
 
-One sentence per line (whitespace tokens, or a spaCy tokenizer with --spacy); writes OUTPUT.hdf5 with a
-dataset per line, keys "0", "1", ... and a "sentence_to_index" dataset (JSON: sentence -> key), as AllenNLP.
-Blank lines give empty entries. Stateless biLM, so the output does not depend on batch size or order.
+One sentence per "\n"-terminated line (whitespace tokens, or a spaCy tokenizer with --spacy); writes OUTPUT.hdf5
+with a dataset per line, keys "0", "1", ... and a "sentence_to_index" dataset (JSON: sentence -> key), as
+AllenNLP. Blank lines give empty entries. Stateless biLM, so the output does not depend on batch size or order.
 """
 import json
 import os
@@ -145,6 +145,8 @@ def embed_file(
     check_output(output_file, [Path(input_file), *(Path(weights_dir) / name for name in ALL_WEIGHT_FILES)])
     if precision not in PRECISIONS:
         raise EmbedError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+    for stale in remove_stale_temp_files(output_file):  # first: their space counts as free below
+        print(f"removed {stale}, left by an earlier run that was killed", file=sys.stderr)
     bilm = load_weights_dir(weights_dir)
     bilm.set_precision(precision)  # an unsupported one warns, naming the CPU feature, and runs float32
     lines = _read_lines(input_file)
@@ -152,12 +154,10 @@ def embed_file(
     sentences = [tokenize(line) for line in lines]
     L, D = bilm.n_outputs, bilm.output_dim
     _check_space(output_file, 4 * D * (L if mode == "all" else 1) * sum(map(len, sentences)))
-    for stale in remove_stale_temp_files(output_file):
-        print(f"removed {stale}, left by an earlier run that was killed", file=sys.stderr)
     chunk = batch_size * 8  # embed_sentences sorts by length within each chunk
 
     def write(fout: h5py.File, disk: DiskFile) -> None:
-        sentence_to_index = {}
+        sentence_to_index: Dict[str, str] = {}
         # stderr keeps stdout for data; the bar closes (with its newline) before any error message
         bar = tqdm(total=len(sentences), desc="embed", unit=" sentences", file=sys.stderr, disable=not progress,
                    dynamic_ncols=True)

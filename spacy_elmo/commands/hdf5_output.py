@@ -19,7 +19,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import h5py
 
@@ -49,7 +49,7 @@ def remove_stale_temp_files(target: Path) -> List[Path]:
     """Remove the temporaries for `target` whose process on this host has died (a kill -9, a power cut);
     returns them. Files of other hosts (a shared file system) or of live processes are left alone."""
     pattern = re.compile(re.escape(f".{target.name}.") + r"(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)-[0-9a-f]{6}\.tmp")
-    removed = []
+    removed: List[Path] = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:
@@ -90,14 +90,14 @@ class DiskFile(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def,override]
+    def readinto(self, buffer: Any) -> int:
         self.busy = True
         try:
             return self.raw.readinto(buffer) or 0
         finally:
             self.busy = False
 
-    def write(self, data) -> int:  # type: ignore[no-untyped-def,override]
+    def write(self, data: Any) -> int:
         self.busy = True
         try:
             view = memoryview(data).cast("B")
