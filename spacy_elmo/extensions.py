@@ -4,7 +4,7 @@ doc._.elmo_layers holds (n_layers + 1, len(doc), 2P) in the pipe's storage dtype
 fixed mix; doc._.elmo_offsets the tokens they were computed for; doc._.elmo / token._.elmo / span._.elmo are
 computed from them on access (float32), each read checked against the doc's current tokens.
 """
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy
 from spacy.attrs import IDX, LENGTH
@@ -128,7 +128,7 @@ def _cosine(a: numpy.ndarray, b: numpy.ndarray) -> float:
     return float(numpy.dot(a, b) / norm) if norm else 0.0
 
 
-def _doc_vector(doc: Doc) -> numpy.ndarray:
+def _doc_vector(doc: Doc) -> Optional[numpy.ndarray]:
     return get_span_elmo(doc[:])
 
 
@@ -159,7 +159,8 @@ class PipeRestoringVectorHooks:
     def __call__(self, texts: Iterable, *, as_tuples: bool = False, n_process: int = 1,
                  disable: Iterable[str] = (), **kwargs: Any) -> Iterator:
         disabled = set(disable)
-        results = type(self.nlp).pipe(self.nlp, texts, as_tuples=as_tuples, n_process=n_process, disable=list(disabled), **kwargs)
+        pipe: Callable[..., Iterator] = type(self.nlp).pipe  # the class's own method: this object replaces it
+        results = pipe(self.nlp, texts, as_tuples=as_tuples, n_process=n_process, disable=list(disabled), **kwargs)
         hooks = n_process != 1 and any(getattr(proc, "sets_vector_hooks", False) for name, proc in self.nlp.pipeline if name not in disabled)
         for item in results:
             doc = item[0] if as_tuples else item
