@@ -128,3 +128,29 @@ def test_spacy_elmo_embed_reads_a_manylangs_directory(model_dir, tmp_path):
     refused = subprocess.run([sys.executable, "-m", "spacy", "elmo", "embed", str(model_dir), str(text), str(model_dir / "encoder.pkl")],
                              capture_output=True, text=True)
     assert refused.returncode == 1 and "which this command reads" in refused.stderr, refused.stderr
+
+
+@pytest.mark.slow
+def test_spacy_train_a_german_ner_on_a_manylangs_model(model_dir, tmp_path):
+    """The shipped config with [nlp] lang set to de and the weights loader pointed at the model; the trained
+    pipeline is German, its elmo pipe holds the ELMoForManyLangs files, and it loads once the model is gone."""
+    from spacy.tokens import DocBin, Span
+
+    nlp = spacy.blank("de")
+    docs = DocBin()
+    for i, (who, where) in enumerate([("Anna", "Köln"), ("Jürgen", "München"), ("Özlem", "Düsseldorf")] * 4):
+        doc = nlp(f"Gestern fuhr {who} nach {where} und es war {'schön' if i % 2 else 'kalt'} .")
+        doc.ents = [Span(doc, 2, 3, "PER"), Span(doc, 4, 5, "LOC")]
+        docs.add(doc)
+    docs.to_disk(tmp_path / "train.spacy")
+    out = tmp_path / "trained"
+    done = subprocess.run([sys.executable, "-m", "spacy", "train", str(Path(__file__).resolve().parents[1] / "configs" / "ner_elmo.cfg"),
+                           "--output", str(out), "--nlp.lang", "de", "--paths.train", str(tmp_path / "train.spacy"),
+                           "--paths.dev", str(tmp_path / "train.spacy"), "--paths.elmo_weights", str(model_dir),
+                           "--training.max_steps", "4", "--training.eval_frequency", "2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shutil.rmtree(model_dir)
+    trained = spacy.load(out / "model-last")
+    assert trained.lang == "de" and (out / "model-last" / "elmo" / "encoder.pkl").is_file()
+    doc = trained("Gestern fuhr Anna nach Köln .")
+    assert doc._.elmo_layers.shape[:2] == (3, len(doc))
