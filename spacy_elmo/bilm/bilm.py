@@ -6,7 +6,7 @@ import numpy
 import torch
 from torch import nn
 
-from .char_cnn import CharCNN, CharCNNCache
+from .char_cnn import CharCNN, CharCNNCache, TokenEncoder
 from .chars import batch_to_char_ids, bos_char_ids, eos_char_ids
 from .lstm import PackedBatch, ProjectedLSTM, State
 from .module_list import ModuleListOf
@@ -97,7 +97,7 @@ class BiLM(nn.Module):
             self.char_cache.clear()  # its vectors came from the previous precision
         return self.precision
 
-    def _inference_char_cnn(self, device: torch.device) -> CharCNN:
+    def _inference_char_cnn(self, device: torch.device) -> TokenEncoder:
         """The char encoder in the inference precision: a copy with weights converted once, kept outside the
         module's parameters (so not saved, not trained). Autocast instead would convert the highway's 16M
         weights on every call: at batch 1 that cost more than the encoder's own arithmetic."""

@@ -1,5 +1,6 @@
 """Character encoder: char embeddings -> convolutions -> max over positions -> highway -> projection."""
 from collections import OrderedDict
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -44,6 +45,14 @@ def conv_max(chars: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     return torch.cat(pooled) if pooled else chars.new_zeros(0, n_filters)
 
 
+class TokenEncoder(Protocol):
+    """Character ids -> token vectors: the bilm-tf CharCNN, or ELMoForManyLangs' token embedder."""
+
+    options: BiLMOptions
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor: ...
+
+
 class CharCNN(nn.Module):
     def __init__(self, options: BiLMOptions) -> None:
         super().__init__()
@@ -81,7 +90,7 @@ class CharCNNCache:
     def clear(self) -> None:
         self._store.clear()
 
-    def encode(self, encoder: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
+    def encode(self, encoder: TokenEncoder, char_ids: torch.Tensor) -> torch.Tensor:
         """Same as encoder(char_ids) for (N, max_chars) ids, computing only unseen words."""
         keys = [row.tobytes() for row in char_ids.cpu().numpy()]
         missing = OrderedDict((k, i) for i, k in enumerate(keys) if k not in self._store)

@@ -18,7 +18,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy
 import torch
@@ -26,8 +26,9 @@ from torch import nn
 
 from .atomic import atomic_write
 from .bilm import BiLM
-from .char_cnn import conv_max
+from .char_cnn import TokenEncoder, conv_max
 from .highway import Highway
+from .module_list import ModuleListOf
 from .options import BiLMOptions, OptionsError
 from .precision import char_encoder_dtype
 from .weights import WeightFileError
@@ -292,7 +293,7 @@ class ManyLangsTokenEmbedder(nn.Module):
         o = self.options = spec.options
         self.word_embed = nn.Embedding(len(spec.words) + 1, spec.word_dim, padding_idx=0) if spec.words is not None else None
         self.char_embed = nn.Embedding(len(spec.chars) + 1, o.char_dim, padding_idx=0)
-        self.convs = nn.ModuleList(nn.Conv1d(o.char_dim, n, kernel_size=width) for width, n in o.filters)
+        self.convs = ModuleListOf(nn.Conv1d(o.char_dim, n, kernel_size=width) for width, n in o.filters)
         self.activation = torch.tanh if o.activation == "tanh" else torch.relu
         self.highway = Highway(o.n_filters, o.n_highway)
         self.projection = nn.Linear(spec.word_dim + o.n_filters, o.projection_dim)
@@ -311,6 +312,10 @@ class ManyLangsTokenEmbedder(nn.Module):
 class ManyLangsBiLM(BiLM):
     """The BiLM with ELMoForManyLangs' token embedder and batching: same layers as its
     Embedder.sents2elmo(..., output_layer=-2). Token rows are [word id, char ids] (token_ids)."""
+
+    # ELMoForManyLangs' token embedder in the place of the bilm-tf char CNN: the same role (token rows ->
+    # token vectors), another module, so not the parent's type.
+    char_cnn: ManyLangsTokenEmbedder  # type: ignore[assignment]
 
     def __init__(self, spec: ManyLangsSpec, stateful: bool = False, char_cache_size: int = 0) -> None:
         # The parent's bilm-tf char CNN is replaced below: build it at its smallest.
@@ -357,7 +362,7 @@ class ManyLangsBiLM(BiLM):
                 out[i, j] = self._token_row(word)
         return out
 
-    def _inference_char_cnn(self, device: torch.device) -> nn.Module:
+    def _inference_char_cnn(self, device: torch.device) -> TokenEncoder:
         dtype = char_encoder_dtype(self.precision, device)
         if dtype is None:
             return self.char_cnn
@@ -393,7 +398,7 @@ def load_manylangs(directory: PathLike, stateful: bool = False, char_cache_size:
         t.char_embed.weight[1:] = embedder["char_emb_layer.embedding.weight"]
         for i, conv in enumerate(t.convs):
             conv.weight.copy_(embedder[f"convolutions.{i}.weight"])
-            conv.bias.copy_(embedder[f"convolutions.{i}.bias"])
+            cast(torch.Tensor, conv.bias).copy_(embedder[f"convolutions.{i}.bias"])  # built with a bias
         for k, (carry, transform) in enumerate(zip(t.highway.carry, t.highway.transform)):
             weight, bias = embedder[f"highways._layers.{k}.weight"], embedder[f"highways._layers.{k}.bias"]
             transform.weight.copy_(weight[:F])
@@ -421,7 +426,7 @@ def manylangs_state_dicts(bilm: ManyLangsBiLM) -> Tuple[Dict[str, torch.Tensor],
         embedder["word_emb_layer.embedding.weight"] = t.word_embed.weight[1:]
     embedder["char_emb_layer.embedding.weight"] = t.char_embed.weight[1:]
     for i, conv in enumerate(t.convs):
-        embedder[f"convolutions.{i}.weight"], embedder[f"convolutions.{i}.bias"] = conv.weight, conv.bias
+        embedder[f"convolutions.{i}.weight"], embedder[f"convolutions.{i}.bias"] = conv.weight, cast(torch.Tensor, conv.bias)
     for k, (carry, transform) in enumerate(zip(t.highway.carry, t.highway.transform)):
         embedder[f"highways._layers.{k}.weight"] = torch.cat([transform.weight, -carry.weight])
         embedder[f"highways._layers.{k}.bias"] = torch.cat([transform.bias, -carry.bias])
@@ -443,6 +448,14 @@ def _dic_text(lexicon: Dict[str, int]) -> str:
     return "".join(f"{token}\t{index}\n" for token, index in sorted(lexicon.items(), key=lambda item: item[1]))
 
 
+def _text_writer(text: str) -> Callable[[str], object]:
+    return lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
+
+
+def _state_writer(state: Dict[str, torch.Tensor]) -> Callable[[str], object]:
+    return lambda tmp: torch.save(state, tmp)
+
+
 def save_manylangs(bilm: ManyLangsBiLM, directory: PathLike) -> Tuple[str, ...]:
     """Write the model in ELMoForManyLangs' own layout (which elmoformanylangs.Embedder also reads), each
     file replaced atomically; the model config goes to MODEL_CONFIG_FILE. Returns the names written."""
@@ -456,9 +469,9 @@ def save_manylangs(bilm: ManyLangsBiLM, directory: PathLike) -> Tuple[str, ...]:
     if spec.words is not None:
         texts[WORD_DIC] = _dic_text(spec.words)
     for name, text in texts.items():
-        atomic_write(directory / name, lambda tmp, text=text: Path(tmp).write_text(text, encoding="utf-8"))
+        atomic_write(directory / name, _text_writer(text))
     for name, state in ((TOKEN_EMBEDDER_FILE, embedder), (ENCODER_FILE, encoder)):
-        atomic_write(directory / name, lambda tmp, state=state: torch.save(state, tmp))
+        atomic_write(directory / name, _state_writer(state))
     # config.json last: a directory is recognised by it, so an interrupted save is not mistaken for a model.
     text = json.dumps(run_config, indent=2, ensure_ascii=False)
     atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -9,7 +9,7 @@ TF conventions converted here, nowhere else:
 """
 import json
 from pathlib import Path
-from typing import Dict, Iterator, Tuple, Union
+from typing import Dict, Iterator, Tuple, Union, cast
 
 import h5py
 import numpy
@@ -223,7 +223,7 @@ def _params(bilm: BiLM) -> Iterator[Tuple[str, torch.Tensor, str]]:
     yield "char_embed", cnn.char_embed.weight, "char_embed"
     for k, conv in enumerate(cnn.convs):
         yield f"CNN/W_cnn_{k}", conv.weight, "conv"
-        yield f"CNN/b_cnn_{k}", conv.bias, "copy"
+        yield f"CNN/b_cnn_{k}", cast(torch.Tensor, conv.bias), "copy"  # built with a bias
     for k, (carry, transform) in enumerate(zip(cnn.highway.carry, cnn.highway.transform)):
         yield f"CNN_high_{k}/W_carry", carry.weight, "linear"
         yield f"CNN_high_{k}/b_carry", carry.bias, "copy"
