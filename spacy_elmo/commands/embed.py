@@ -205,11 +205,11 @@ def embed_cli(
 ) -> None:
     """Embed every line of INPUT with ELMo into OUTPUT.hdf5 (AllenNLP `elmo` command layout)."""
     chosen = [m for m, flag in zip(MODES, (all_layers, top, average)) if flag]
-    if len(chosen) > 1:
-        raise typer.BadParameter("choose at most one of --all, --top, --average")
-    if not Path(input_file).is_file():
-        raise typer.BadParameter(f"input file not found: {input_file}")
     with friendly_errors(verbose):
+        if len(chosen) > 1:
+            raise EmbedError(f"choose at most one of --all, --top, --average (got {', '.join('--' + m for m in chosen)}).")
+        if not Path(input_file).is_file():
+            raise EmbedError(f"input file not found: {input_file}; give a text file with one sentence per line.")
         n = embed_file(weights_dir, input_file, output_file, chosen[0] if chosen else "all", batch_size, spacy_model,
                        precision=precision)
     print(f"wrote {n} entries to {output_file}", file=sys.stderr)

@@ -133,6 +133,8 @@ def test_embed_output_has_the_umask_mode(tmp_path, tiny_weights_dir, text):
         ("unknown_spacy", "neither an installed spaCy pipeline"),
         ("batch_zero", "--batch-size must be at least 1"),
         ("batch_negative", "--batch-size must be at least 1"),
+        ("missing_input", "input file not found"),
+        ("two_modes", "choose at most one of --all, --top, --average"),
     ],
 )
 def test_embed_bad_input_gives_a_message_and_writes_nothing(tmp_path, tiny_weights_dir, text, case, message):
@@ -148,11 +150,16 @@ def test_embed_bad_input_gives_a_message_and_writes_nothing(tmp_path, tiny_weigh
         out.mkdir()
     elif case == "unknown_spacy":
         extra = ["--spacy", "no_such_pipeline_xx"]
+    elif case == "missing_input":
+        text = tmp_path / "no_such_input.txt"
+    elif case == "two_modes":
+        extra = ["--top", "--average"]
     else:
         extra = ["--batch-size", "0" if case == "batch_zero" else "-3"]
     files_before = sorted(p.name for p in tmp_path.iterdir())
     code, output = embed(tiny_weights_dir, text, out, *extra)
     assert code == 1 and message in output and "Traceback" not in output, output
+    assert len(output.strip().splitlines()) == 1, output
     assert sorted(p.name for p in tmp_path.iterdir()) == files_before
 
 
