@@ -90,6 +90,16 @@ def load_bilm(options_file: PathLike, weight_file: Optional[PathLike] = None, st
                         strict_precision=strict_precision)
 
 
+def save_bilm(bilm: BiLM, directory: PathLike) -> Path:
+    """Write directory/options.json + directory/weights.hdf5 (bilm-tf's layout), each file replaced atomically.
+    An ELMoForManyLangs model has no such form; save_bilm_dir writes it in its own."""
+    if isinstance(bilm, ManyLangsBiLM):
+        raise WeightFileError("save_bilm writes bilm-tf's layout, which cannot hold an ELMoForManyLangs model (its learned "
+                              "character and word vocabularies have no place there); use save_bilm_dir(bilm, directory), "
+                              "which writes the model in its own format.")
+    return save_bilm_tf(bilm, directory)
+
+
 def save_bilm_dir(bilm: BiLM, directory: PathLike, remove_other_format: bool = False) -> Tuple[str, ...]:
     """Write `bilm` in its own format (an ELMoForManyLangs model stays one); returns the names written.
     remove_other_format: for a directory the caller owns (a pipe's own folder), delete the other format's
@@ -106,4 +116,4 @@ def save_bilm_dir(bilm: BiLM, directory: PathLike, remove_other_format: bool = F
     return written
 
 
-__all__ = ["BILM_TF", "MANYLANGS", "FILES", "detect_format", "load_bilm", "load_bilm_dir", "save_bilm_dir", "weight_files"]
+__all__ = ["BILM_TF", "MANYLANGS", "FILES", "detect_format", "load_bilm", "load_bilm_dir", "save_bilm", "save_bilm_dir", "weight_files"]

@@ -279,3 +279,11 @@ def test_load_manylangs_is_what_load_bilm_returns(model_dir):
     a, b = load_manylangs(model_dir), load_bilm(model_dir)
     for x, y in zip(a.embed_sentences(SENTENCES), b.embed_sentences(SENTENCES)):
         numpy.testing.assert_array_equal(x, y)
+
+
+def test_save_bilm_refuses_a_manylangs_model_and_names_save_bilm_dir(model_dir, tmp_path):
+    from spacy_elmo import save_bilm
+
+    with pytest.raises(WeightFileError, match="use save_bilm_dir"):
+        save_bilm(load_bilm(model_dir), tmp_path / "out")
+    assert not (tmp_path / "out" / "weights.hdf5").exists()
