@@ -11,10 +11,6 @@ import typer
 from .commands import HELP, app
 
 
-def _register() -> None:
-    """Kept for callers of the earlier API: importing spacy_elmo.commands registers every command."""
-
-
 def register_spacy_cli() -> typer.Typer:
     """The `spacy_cli` entry point: spaCy's CLI imports this at start-up (registry.cli.get_all()), and
     `spacy elmo ...` becomes a command group beside `spacy init`, `spacy debug`."""

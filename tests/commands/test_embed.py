@@ -22,9 +22,8 @@ def run(*args):
     """In-process through the same typer app as `python -m spacy_elmo` (one test below uses a subprocess)."""
     from typer.testing import CliRunner
 
-    from spacy_elmo.cli import _register, app
+    from spacy_elmo.commands import app
 
-    _register()
     result = CliRunner().invoke(app, ["embed", *map(str, args)])
     assert result.exit_code == 0, result.output
     return result
@@ -76,7 +75,7 @@ def test_spacy_tokenizer_and_errors(tmp_path, tiny_weights_dir):
         assert f["0"].shape == (4, 16)  # Do n't stop .
     from typer.testing import CliRunner
 
-    from spacy_elmo.cli import app
+    from spacy_elmo.commands import app
 
     missing = CliRunner().invoke(app, ["embed", str(tmp_path / "missing"), str(text), str(tmp_path / "x.hdf5")])
     assert missing.exit_code == 1 and "weights directory not found" in missing.output
@@ -113,9 +112,8 @@ def test_precision_option(tmp_path, tiny_weights_dir, sentences, precision, cpu_
 def test_unknown_precision_is_a_clear_error(tmp_path, tiny_weights_dir, sentences):
     from typer.testing import CliRunner
 
-    from spacy_elmo.cli import _register, app
+    from spacy_elmo.commands import app
 
-    _register()
     result = CliRunner().invoke(app, ["embed", str(tiny_weights_dir), str(sentences), str(tmp_path / "o.hdf5"), "--precision", "fp8"])
     assert result.exit_code == 1 and "--precision must be one of float32, bfloat16, int8" in result.output
     assert not (tmp_path / "o.hdf5").exists()

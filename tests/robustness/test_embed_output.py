@@ -28,9 +28,8 @@ def embed(*args):
     """`python -m spacy_elmo embed ARGS` in this process: (exit code, output)."""
     from typer.testing import CliRunner
 
-    from spacy_elmo.cli import _register, app
+    from spacy_elmo.commands import app
 
-    _register()
     result = CliRunner().invoke(app, ["embed", *map(str, args)])
     return result.exit_code, result.output
 
