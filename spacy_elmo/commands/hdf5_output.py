@@ -4,10 +4,10 @@ The file is written to a hidden temporary next to the target, `.NAME.HOST-PID-XX
 the target when complete. HDF5 reports a failed write (full disk, `ulimit -f`) from deep inside its caches,
 often only when an object is freed, as thousands of ignored tracebacks and then a crash; so HDF5 writes
 through DiskFile, which records the first OSError and discards later writes, and the caller raises it once.
-While the file is written, SIGTERM raises SystemExit (and SIGINT KeyboardInterrupt) so the temporary is
-removed; a signal that arrives while HDF5 is inside DiskFile's I/O is raised at the next check() instead,
-never inside HDF5. A temporary left by a killed run (its PID no longer running on this host) is removed by
-the next run into the same directory.
+While the file is written, SIGTERM and SIGHUP raise SystemExit (and SIGINT KeyboardInterrupt) so the
+temporary is removed; a signal that arrives while HDF5 is inside DiskFile's I/O is raised at the next
+check() instead, never inside HDF5. A temporary left by a killed run (its PID no longer running on this
+host) is removed by the next run into the same directory.
 """
 import io
 import os
@@ -50,6 +50,8 @@ def remove_stale_temp_files(target: Path) -> List[Path]:
     returns them. Files of other hosts (a shared file system) or of live processes are left alone."""
     pattern = re.compile(re.escape(f".{target.name}.") + r"(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)-[0-9a-f]{6}\.tmp")
     removed: List[Path] = []
+    if os.name != "posix":  # os.kill(pid, 0) probes a process only on POSIX (on Windows it signals it)
+        return removed
     try:
         entries = list(os.scandir(target.parent))
     except OSError:
@@ -157,7 +159,8 @@ def _raise_for(signum: int) -> None:
 
 @contextmanager
 def _signals_raise(disk: DiskFile) -> Iterator[None]:
-    """SIGTERM and SIGINT raise while the block runs (deferred to disk.check() during HDF5's I/O)."""
+    """SIGTERM, SIGHUP (a closed terminal) and SIGINT raise while the block runs (deferred to disk.check()
+    during HDF5's I/O)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -168,7 +171,8 @@ def _signals_raise(disk: DiskFile) -> Iterator[None]:
         else:
             _raise_for(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signals = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield
     finally:

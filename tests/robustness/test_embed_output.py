@@ -195,10 +195,13 @@ def test_a_full_disk_is_one_message_and_leaves_nothing(tmp_path, tiny_weights_di
     assert out.read_bytes() == earlier and not _leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("where", ["computing", "inside_hdf5_io"])
-def test_sigterm_removes_the_temporary_file(tmp_path, tiny_weights_dir, text, where):
-    """SIGTERM while the biLM computes, or while HDF5 is in the middle of a write (the signal is then raised
-    once HDF5 returns, never inside it): exit 143, no output, no temporary file, no traceback."""
+@pytest.mark.parametrize("where, signame", [("computing", "SIGTERM"), ("inside_hdf5_io", "SIGTERM"),
+                                            ("computing", "SIGHUP")])
+def test_sigterm_removes_the_temporary_file(tmp_path, tiny_weights_dir, text, where, signame):
+    """SIGTERM (or SIGHUP: the terminal closed) while the biLM computes, or while HDF5 is in the middle of a
+    write (the signal is then raised once HDF5 returns, never inside it): exit 128 + the signal's number, no
+    output, no temporary file, no traceback."""
+    import signal
     out = tmp_path / "out.hdf5"
     if where == "computing":
         trigger = """
@@ -207,10 +210,10 @@ def test_sigterm_removes_the_temporary_file(tmp_path, tiny_weights_dir, text, wh
             def embed_sentences(self, *args, **kwargs):
                 calls.append(1)
                 if len(calls) == 2:
-                    os.kill(os.getpid(), signal.SIGTERM)
+                    os.kill(os.getpid(), signal.SIGNAME)
                 return real(self, *args, **kwargs)
             spacy_elmo.BiLM.embed_sentences = embed_sentences
-        """
+        """.replace("SIGNAME", signame)
     else:
         trigger = """
             import io, types
@@ -231,7 +234,7 @@ def test_sigterm_removes_the_temporary_file(tmp_path, tiny_weights_dir, text, wh
         from spacy_elmo.cli import main
         main(["embed", {str(tiny_weights_dir)!r}, {str(text)!r}, {str(out)!r}, "--batch-size", "1"])
     """)
-    assert result.returncode == 143, result.stderr[-3000:]
+    assert result.returncode == 128 + getattr(signal, signame), result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "HDF5" not in result.stderr, result.stderr[-3000:]
     assert not out.exists() and not _leftovers(tmp_path)
 
