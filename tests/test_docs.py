@@ -127,3 +127,16 @@ def test_manylangs_page_lists_the_44_languages_with_spacy_codes():
     assert len(entries) == 44 and len({archive for _, archive, _ in entries}) == 44
     for language, _, code in entries:
         assert spacy.util.get_lang_class(code), f"{language}: spaCy has no language {code!r}"
+
+
+def test_workflow_page_counts_the_pipelines_each_size_trains(monkeypatch):
+    """docs/workflow.md's table of sizes against the queue scripts/run.py builds for each size."""
+    from tests.scripts.test_prepare import SCRIPTS, load_script
+
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # run.py imports its sibling presets.py
+    run = load_script("run")
+    table = section((DOCS / "workflow.md").read_text(encoding="utf8"), "## Sizes")
+    for size in ("ci", "demo", "full"):
+        row = re.search(rf"^\| `{size}` \|.*?\| (\d+) pipelines", table, flags=re.M)
+        assert row, f"docs/workflow.md has no row for the {size} size"
+        assert int(row.group(1)) == len(list(run.runs(size))), size
