@@ -13,7 +13,6 @@ from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 from confection import Config
 
 from ..bilm.options import BiLMOptions, OptionsError
-from .schedule import SCHEDULES
 
 DEFAULT_CONFIG = """
 [paths]
@@ -181,6 +180,9 @@ def _one_line(err: Exception) -> str:
     generic = ("Config validation error", "Make sure the sections and values are formatted correctly.")
     return " ".join(line for line in lines if line not in generic) or type(err).__name__
 
+
+# training.lr_schedule: the learning rate over the budget (schedule.py)
+SCHEDULES = ("constant", "linear", "cosine")
 
 # Allowed values and lower bounds, checked once when the config is loaded: a wrong value is an error
 # naming the setting before anything is written to --output, not a traceback (or a silent no-op) later.
@@ -353,7 +355,7 @@ class ModelSettings:
         return BiLMOptions(
             lstm_dim=self.lstm_dim, projection_dim=self.projection_dim, n_layers=self.n_layers,
             cell_clip=self.cell_clip, proj_clip=self.proj_clip, use_skip_connections=self.use_skip_connections,
-            char_dim=self.char_dim, filters=[tuple(f) for f in self.filters], n_highway=self.n_highway,
+            char_dim=self.char_dim, filters=[(width, n) for width, n in self.filters], n_highway=self.n_highway,
             activation=self.activation, max_characters_per_token=self.max_characters_per_token,
         )
 
@@ -411,7 +413,8 @@ class Settings:
         """Check the config (check_config: the one place settings are validated) and parse it once."""
         check_config(config, where=where)
         defaults = flat(Config().from_str(DEFAULT_CONFIG))
-        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        # the fields' types are the section classes themselves (no string annotations in this module)
+        sections: Dict[str, Any] = {f.name: f.type for f in dataclasses.fields(cls)}
         return cls(**{name: _section(kind, name, config.get(name, {}), defaults) for name, kind in sections.items()})
 
 
@@ -468,4 +471,4 @@ def flat(config: Config) -> Dict[str, Any]:
 __all__ = ["DEFAULT_CONFIG", "CPU_MODEL", "sets_architecture", "load_config", "check_config", "bilm_options", "ConfigError", "RESUMABLE_CHANGES", "flat",
            "architecture_settings", "with_defaults",
            "Settings", "PathSettings", "CorpusSettings", "VocabSettings", "ModelSettings", "SoftmaxSettings",
-           "TrainingSettings", "STOP_LIMITS"]
+           "TrainingSettings", "STOP_LIMITS", "SCHEDULES"]

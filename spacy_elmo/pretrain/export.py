@@ -4,7 +4,7 @@ DIR/vocab.txt. weights.hdf5 holds the biLM datasets written by spacy_elmo.bilm.w
 ignores. No pickle: HDF5 and JSON only. Every file is replaced atomically."""
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
 import h5py
 import numpy
@@ -13,7 +13,13 @@ from ..bilm.bilm import BiLM
 from ..bilm.heads import LMHead
 from ..bilm.weights import bilm_to_arrays
 from .checkpoint import atomic_write
+from .config import Settings
+from .progress import Progress
+from .state import TrainingState
 from .vocab import Vocab
+
+if TYPE_CHECKING:
+    from .model import LanguageModel
 
 EXPORTED_FILES = ("options.json", "weights.hdf5", "vocab.txt")  # what a run leaves for users of the biLM
 
@@ -42,4 +48,25 @@ def export_pretrained(directory: Union[str, Path], bilm: BiLM, vocab: Vocab, hea
     return directory
 
 
-__all__ = ["export_pretrained", "EXPORTED_FILES"]
+def export_run(output: Path, model: "LanguageModel", vocab: Vocab, state: TrainingState, settings: Settings,
+               progress: Progress) -> Dict[str, Any]:
+    """At the end of a run: export the best dev evaluation's weights (training.export = "best", with a dev set)
+    or the last step's, and say which step they are from. The final checkpoint is already written."""
+    dev: Optional[Dict[str, Any]] = None
+    if settings.training.export == "best" and state.best is not None:
+        which, step, dev = "best", state.best["step"], state.best
+        if step != state.step and state.best_weights is not None:  # rank 0 keeps them with every best evaluation
+            model.load_state_dict(state.best_weights)
+    else:
+        which, step = "last", state.step
+        dev = state.history[-1] if state.history and state.history[-1]["step"] == state.step else None
+    s = settings.softmax
+    extra = {"n_train_tokens": state.tokens, "n_epochs": state.epoch, "all_clip_norm_val": settings.training.grad_clip,
+             "n_negative_samples_batch": s.n_samples if s.type == "sampled" else None, "softmax": s.type,
+             "exported_step": step}
+    export_pretrained(output, model.bilm, vocab, model.head, extra=extra)
+    progress.log("export", weights=which, step=step, perplexity=dev["perplexity"] if dev else None)
+    return {"weights": which, "step": step, "dev": dev}
+
+
+__all__ = ["export_pretrained", "export_run", "EXPORTED_FILES"]

@@ -7,13 +7,14 @@ that holds the lock when it finishes."""
 import errno
 import os
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Callable, List, Optional, Union
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; the run goes on without the guard
     fcntl = None  # type: ignore[assignment]
 
+from .checkpoint import checkpoint_path
 from .errors import PretrainError
 from .export import EXPORTED_FILES
 
@@ -99,4 +100,59 @@ class OutputLock:
         self.release()
 
 
-__all__ = ["OutputLock", "LOCK_NAME", "RUN_OUTPUTS", "refuse_to_replace"]
+class OutputFolder:
+    """--output for one run: opened (created, locked, checked) before anything is written into it; on failure
+    it is left as the run found it where that can be known."""
+
+    def __init__(self, path: Path, is_main: bool) -> None:
+        self.path, self.is_main = path, is_main
+        self.lock = OutputLock(path)
+        self._created = False  # this run made the folder: an empty one is removed when the run fails
+        # A fresh run's outputs that were not there before it (None on --resume): a run that fails before its
+        # first checkpoint removes them, so the corrected command is not refused for them.
+        self._new_outputs: Optional[List[str]] = None
+
+    def open(self, resume: bool, overwrite: bool, say: Callable[[str], None]) -> bool:
+        """Create and lock the folder, refuse what must not be replaced; whether this run resumes a checkpoint."""
+        if self.path.exists() and not self.path.is_dir():
+            raise PretrainError(f"--output {self.path} is a file: give a directory (a new one, or an earlier run's "
+                                "to --resume).")
+        self._created = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if self.is_main:
+                self.lock.acquire()  # before anything in the folder is read or written
+        except OSError as err:
+            raise PretrainError(f"Cannot write into --output {self.path}: {err.strerror or err}. Choose a folder "
+                                "you can write to.") from err
+        has_checkpoint = checkpoint_path(self.path).is_file()
+        if has_checkpoint and not resume:
+            raise PretrainError(f"{self.path} already holds a checkpoint: pass --resume to continue it, or choose another --output.")
+        resuming = resume and has_checkpoint
+        if not resuming:
+            refuse_to_replace(self.path, overwrite)
+            self._new_outputs = [name for name in RUN_OUTPUTS if not (self.path / name).exists()]
+        if resume and not has_checkpoint:
+            say(f"--resume: no checkpoint in {self.path} yet; starting from scratch.")
+        return resuming
+
+    def remove_unfinished(self, wrote_checkpoint: bool) -> None:
+        """After a failure: a fresh run that wrote no checkpoint has nothing to resume, so the files it wrote go
+        (and the folder, if it made it and it is empty)."""
+        if not self.is_main or not self.lock.held:
+            return  # nothing written (or another run's folder)
+        if self._new_outputs is not None and not wrote_checkpoint:
+            for name in self._new_outputs:
+                (self.path / name).unlink(missing_ok=True)
+        if self._created:
+            self.lock.release()
+            try:
+                self.path.rmdir()  # only if empty
+            except OSError:
+                pass
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+__all__ = ["OutputFolder", "OutputLock", "LOCK_NAME", "RUN_OUTPUTS", "refuse_to_replace"]

@@ -6,12 +6,9 @@ recipe for a language model trained once through a fixed budget. The rate is a p
 and of the tokens seen (both in the checkpoint), so a resumed run continues on exactly the same curve.
 """
 import math
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
-if TYPE_CHECKING:
-    from .config import TrainingSettings
-
-SCHEDULES = ("constant", "linear", "cosine")
+from .config import SCHEDULES, TrainingSettings
 
 
 def budget_progress(max_steps: int, max_tokens: int, step: int, tokens: int) -> Optional[float]:
@@ -21,7 +18,7 @@ def budget_progress(max_steps: int, max_tokens: int, step: int, tokens: int) -> 
     return min(1.0, max(fractions)) if fractions else None
 
 
-def learning_rate(T: "TrainingSettings", step: int, tokens: int) -> float:
+def learning_rate(T: TrainingSettings, step: int, tokens: int) -> float:
     """The rate for the step that follows `step` steps and `tokens` training tokens (all processes): the
     peak (training.learning_rate), times a linear warm-up over the first warmup_steps, times the schedule's
     decay over the budget (constant: none; linear and cosine: to final_lr_fraction of the peak at its end)."""

@@ -8,6 +8,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 
+from ..bilm.atomic import atomic_write
+
 BOS, EOS, UNK = "<S>", "</S>", "<UNK>"
 SPECIALS = (BOS, EOS, UNK)
 
@@ -66,9 +68,8 @@ class Vocab:
         return cls(tokens)
 
     def to_file(self, path: Union[str, Path]) -> Path:
-        from .checkpoint import atomic_write
-
         text = "\n".join(self.tokens) + "\n"
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         return atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf8"))
 
     def unigram_perplexity(self, sentences: Iterable[Sequence[str]]) -> Optional[float]:

@@ -12,7 +12,7 @@ import torch
 
 from spacy_elmo import load_bilm
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
-from spacy_elmo.pretrain.train import deterministic_algorithms
+from spacy_elmo.pretrain.numerics import deterministic_algorithms
 from tests.pretrain.helpers import cli_command, make_corpus, pretrain_args, output_of, read_hdf5, run_cli
 
 

@@ -1,7 +1,5 @@
 """`spacy elmo pretrain` says which biLM it trains and how large it is before reading the corpus; a config
 without [model] does not train the original ELMo's 93.6M parameters on a CPU."""
-import dataclasses
-
 import torch
 from confection import Config
 

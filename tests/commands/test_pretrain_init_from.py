@@ -214,13 +214,13 @@ def test_precision_auto_holds_when_init_from_replaces_the_architecture(corpus, t
 
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
     seen = []
-    original = train.Run._autocast
+    original = train.autocast
 
-    def recording(self):
-        seen.append(self.T.precision)
-        return original(self)
+    def recording(precision, device):
+        seen.append(precision)
+        return original(precision, device)
 
-    monkeypatch.setattr(train.Run, "_autocast", recording)
+    monkeypatch.setattr(train, "autocast", recording)
     out = tmp_path / "adapted_auto"
     assert run_cli(*pretrain_args(corpus, out, "--init-from", tiny_weights_dir, "--training.max_steps", 2,
                                   "--training.precision", "auto", "--training.eval_every", 0, *QUIET)) == 0
