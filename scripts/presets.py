@@ -35,7 +35,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "pretrain_config": "configs/pretrain_tiny.cfg",
         "pretrain": {"training.max_steps": 30},  # enough for a biLM that loads and trains
         "adapt_train": {"training.max_tokens": 0, "training.max_steps": 6, "training.eval_every": 3,
-                        "training.checkpoint_every": 3, "training.log_every": 3},
+                        "training.checkpoint_every": 3, "training.log_every": 3,
+                        "softmax.cutoffs": []},  # the slice's vocabulary is below the config's cutoffs
         "ner_train": {"training.max_steps": 60, "training.eval_frequency": 30, "training.patience": 60},
         "textcat_train": {"training.max_steps": 40, "training.eval_frequency": 20, "training.patience": 40},
         "sentiment_train": {"training.max_steps": 20, "training.eval_frequency": 10, "training.patience": 20,
