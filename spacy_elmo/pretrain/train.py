@@ -116,27 +116,27 @@ def make_plan(config: Config, folder: OutputFolder, resume: bool, overwrite: boo
               progress: Progress) -> Plan:
     """Every check that needs no corpus pass, then the settings resolved once: --init-from's architecture in
     [model], training.precision as it runs on this device."""
-    settings = Settings.from_config(config)
-    if settings.training.threads > 0:
-        torch.set_num_threads(settings.training.threads)
-    vocab_file = check_inputs(settings, folder.path)
-    init_options = check_init_from(settings, folder.path, resume)
+    given = Settings.from_config(config)
+    if given.training.threads > 0:
+        torch.set_num_threads(given.training.threads)
+    vocab_file = check_inputs(given, folder.path)
+    init_options = check_init_from(given, folder.path, resume)
     resuming = folder.open(resume, overwrite, progress.say)
     if resuming:
-        init_options = init_options_on_resume(settings, folder.path, progress.say) or init_options
+        init_options = init_options_on_resume(given, folder.path, progress.say) or init_options
     if init_options is not None:
-        config = adopt_architecture(config, init_options, str(settings.paths.init_from),
-                                    None if resuming else progress.say)
-    settings = Settings.from_config(config)
-    precision, note = resolve_precision(settings.training.precision, ctx.device)
+        config = adopt_architecture(config, init_options, str(given.paths.init_from), None if resuming else progress.say)
+    adopted = Settings.from_config(config)
+    precision, note = resolve_precision(adopted.training.precision, ctx.device)
     if note:
         progress.say(note)
-    settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, precision=precision))
+    settings = dataclasses.replace(adopted, training=dataclasses.replace(adopted.training, precision=precision))
     return Plan(config, settings, resuming, init_options, vocab_file)
 
 
 def train(plan: Plan, folder: OutputFolder, state: TrainingState, ctx: DistContext, progress: Progress,
           signals: StopSignals) -> Dict[str, Any]:
+    """The run: the data and the model, the first writes, the steps until a limit is reached, the end."""
     settings, T = plan.settings, plan.settings.training
     source = f"--init-from {settings.paths.init_from}" if plan.init_options else "[model]"
     progress.say(architecture_line(plan.init_options or settings.model.bilm_options(), source))
