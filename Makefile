@@ -6,7 +6,10 @@ TORCH := torch==2.13.0
 # The GPU machine's interpreter (no .venv there: torch + CuPy come with its image).
 GPU_PY ?= python3
 GPU_CHECK_ARGS ?=
-GPU_DEMO_ARGS ?=
+# The GPU demo is the workflow at size gpu (scripts/presets.py): the steps that need the network run here, the
+# rest on the GPU machine (carry corpus/gpu, training/gpu and .gpu/wheels there).
+GPU_DEMO_DATA := fetch prepare-conll-gpu prepare-bbc-gpu prepare-sentiment-gpu prepare-lm-gpu pretrain-config-gpu prepare-adapt-gpu
+GPU_DEMO_RUN := pretrain-gpu adapt-gpu train-all-gpu evaluate-all-gpu report-gpu
 
 .PHONY: setup test demo ci-project project-docs bench clean gpu-wheels gpu-data gpu-check gpu-demo-data gpu-demo
 
@@ -54,13 +57,15 @@ gpu-data: setup
 gpu-check:
 	export GPU_PY="$(GPU_PY)" && . bench/gpu_env.sh && $$GPU_PY bench/gpu_check.py $(GPU_CHECK_ARGS)
 
-# The GPU demo (bench/gpu_demo.py): news + BBC text and CoNLL-2003, fetched and prepared here into .gpu/data
-# (~10 MB, carried with .gpu/wheels); on the GPU machine about 6 minutes, results in $OUT (default metrics/gpu_demo).
+# The GPU demo: the project's own commands at size gpu. Here: fetch and prepare into corpus/gpu and training/gpu;
+# on the GPU machine: pretrain, ner x {10%, 100%} x {ELMo, tok2vec}, evaluate, report -> metrics/gpu (and $OUT).
 gpu-demo-data: setup
-	$(BIN)/python bench/gpu_demo.py data
+	for step in $(GPU_DEMO_DATA); do $(BIN)/python -m spacy project run $$step . --vars.size gpu || exit 1; done
 
 gpu-demo:
-	. bench/gpu_env.sh && $$GPU_PY bench/gpu_demo.py run --device gpu $(GPU_DEMO_ARGS)
+	. bench/gpu_env.sh && for step in $(GPU_DEMO_RUN); do \
+		$$GPU_PY -m spacy project run $$step . --vars.size gpu --vars.gpu_id 0 || exit 1; done; \
+	if [ -n "$$OUT" ]; then cp -r metrics/gpu "$$OUT/gpu_demo"; fi
 
 # README's last section: `spacy project document` of project.yml alone (no fetched assets, so the output is the same everywhere).
 project-docs: setup

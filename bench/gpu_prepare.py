@@ -128,11 +128,12 @@ def fixtures(dest: Path) -> None:
 
 def data(dest: Path) -> None:
     """CoNLL-2003 at the project's ci slice sizes (the same data and limits as `--vars.size ci`)."""
-    from presets import preset
+    from presets import options, preset
 
     assets = CACHE / "gpu-assets"
     run([sys.executable, ROOT / "scripts" / "fetch_assets.py", assets, "--only", "conll2003"])
-    run([sys.executable, ROOT / "scripts" / "prepare_conll.py", assets / "conll2003", dest / "conll2003", *preset("ci")["conll"]])
+    run([sys.executable, ROOT / "scripts" / "prepare_conll.py", assets / "conll2003", dest / "conll2003",
+         *options(preset("ci")["conll"])])
     sizes = {p.name: p.stat().st_size for p in sorted((dest / "conll2003").glob("*.spacy"))}
     print(f"CoNLL ci slices in {dest / 'conll2003'}: {json.dumps(sizes)}", flush=True)
 
@@ -147,7 +148,7 @@ def main() -> None:
         wheels(args.dest / "wheels", args.python_version)
     if args.what in ("data", "all"):
         fixtures(args.dest / "fixtures")
-        data(args.dest / "check")  # .gpu/data is the GPU demo's (bench/gpu_demo.py)
+        data(args.dest / "check")  # the GPU demo prepares its own data: make gpu-demo-data
     total = sum(p.stat().st_size for p in args.dest.rglob("*") if p.is_file())
     print(f"{args.dest}: {total / 2**20:.1f} MiB in all", flush=True)
 

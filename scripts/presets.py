@@ -11,7 +11,8 @@ Each entry is named as what it sets, so a value is one hop from the file it chan
 - `ner_train`, `textcat_train`, `sentiment_train`: overrides of configs/{ner,textcat}_{elmo,tok2vec}.cfg (sentiment
   trains the textcat configs), the same for both sides of a comparison; `ner_stock_train`, `sentiment_stock_train`:
   of spaCy's stock efficiency configs (`spacy init config --pipeline ner|textcat --optimize efficiency`), None for a
-  size without them. What a config file shows runs unless its size's table names the key.
+  size without them (`textcat_train` None: no BBC textcat). What a config file shows runs unless its size's table
+  names the key.
 - `ner_seeds`, `sentiment_seeds`, `sentiment_stock_seeds`, `unadapted_seeds`: the [system] seeds trained per training
   set ("10": 10% of the training sentences); the report gives their mean. `sentiment_features`: the sides that
   sentiment trains (default both).
@@ -98,6 +99,31 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "sentiment_stock_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
         "ner_bilm": "adapted",
         "unadapted_seeds": {"10": [0, 1, 2], "100": [0, 1, 2]},
+    },
+    # The GPU demo (`make gpu-demo-data` here, `make gpu-demo` on a GPU machine without a registry): a biLM
+    # pretrained on one GPU in minutes, then ner at 10% and 100% of CoNLL-2003 on it and on tok2vec. bbc, sentiment
+    # and adapt are prepared on slices only because the workflow's commands read them; nothing trains on them.
+    "gpu": {
+        "conll": {"train_fractions": "0.1,0.25,1.0"},
+        "bbc": {"limit": 16, "max_tokens": 80},
+        "sentiment": {"train_fractions": "0.1,1.0", "limit_train": 300, "limit_dev": 60, "limit_test": 60},
+        "lm": {"dev_fraction": 0.02},
+        "adapt": {"limit_train": 400, "dev_fraction": 0.1},
+        "pretrain_config": "configs/pretrain_gpu.cfg",
+        "pretrain": {"training.max_seconds": 170},  # a wall-clock cap beside the config's max_steps
+        "adapt_train": {"training.max_tokens": 0, "training.max_steps": 6, "training.eval_every": 3,
+                        "training.checkpoint_every": 3, "training.log_every": 3, "softmax.cutoffs": []},
+        # the same step budget for ELMo and tok2vec, so the baseline trains just as long
+        "ner_train": {"training.max_steps": 150, "training.eval_frequency": 50, "training.patience": 150},
+        "textcat_train": None,
+        "sentiment_train": None,
+        "ner_stock_train": None,
+        "sentiment_stock_train": None,
+        "ner_seeds": {"10": [0], "25": [], "100": [0]},
+        "sentiment_seeds": {"10": [], "100": []},
+        "sentiment_stock_seeds": {},
+        "ner_bilm": "pretrained",
+        "unadapted_seeds": {},
     },
 }
 

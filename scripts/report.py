@@ -113,14 +113,14 @@ def per_seed_table(title: str, rows: List[SeedScores]) -> List[str]:
 
 def ner_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
     """The seeds the size's preset trains per ner fraction; seed 0 alone for a size without a preset
-    (bench/gpu_demo.py's tables) or a preset without ner_seeds."""
+    (a caller's own tables) or a preset without ner_seeds."""
     listed = PRESETS[size].get("ner_seeds", {}) if size in PRESETS else {}
     return {fraction: list(listed.get(fraction, [0])) for fraction in fractions}
 
 
 def ner_reads_adapted_bilm(size: str) -> bool:
     """Whether the size's ner comparisons train on the adapted biLM (presets' ner_bilm); a size without a preset
-    (bench/gpu_demo.py's tables) does not adapt."""
+    (a caller's own tables) does not adapt."""
     return size in PRESETS and preset_reads_adapted_bilm(size)
 
 
@@ -134,7 +134,7 @@ def unadapted_seeds(size: str, fractions: List[str]) -> Dict[str, List[int]]:
 
 def sentiment_runs(size: str) -> Tuple[Dict[str, List[int]], List[str]]:
     """The seeds the size's preset trains per sentiment training set, and with which features; none for a size
-    without a preset (bench/gpu_demo.py's tables, which have no sentiment). Only these files are read, so a
+    without a preset (a caller's own tables). Only these files are read, so a
     metrics file left by an earlier preset is never reported."""
     if size not in PRESETS:
         return {}, []
@@ -174,14 +174,18 @@ def sentiment_stock_table(metrics_dir: Path, size: str, sentiment_scores: Dict[s
 
 def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.Option("demo", "--size"),
          elmo_dir: Path = typer.Option(Path("training/elmo"), "--elmo-dir"),
-         # Annotated, so a direct call (tests, bench/gpu_demo.py) gets plain defaults, not typer's OptionInfo
+         # Annotated, so a direct call (tests) gets plain defaults, not typer's OptionInfo
          fractions: Annotated[str, typer.Option("--fractions", help="ner training fractions (rows and chart points)")] = "10,25,100",
-         textcat: Annotated[bool, typer.Option("--textcat/--no-textcat", help="textcat rows and panel (the GPU demo has none)")] = True,
+         textcat: Annotated[Optional[bool], typer.Option("--textcat/--no-textcat", help="textcat rows and panel (default: whether the size trains it)")] = None,
          training_dir: Annotated[Path, typer.Option("--training-dir", help="where run.py writes the size's trainings (the adaptation runs)")] = Path("training"),
          output: Annotated[Optional[Path], typer.Option("--output", help="where results.md and results.png go (default: METRICS_DIR)")] = None) -> None:
     output = output if output is not None else metrics_dir
     output.mkdir(parents=True, exist_ok=True)
     ner_fractions = [f.strip() for f in fractions.split(",") if f.strip()]
+    if textcat is None:
+        textcat = size not in PRESETS or PRESETS[size]["textcat_train"] is not None
+    listed = PRESETS[size]["ner_seeds"] if size in PRESETS else {}
+    ner_fractions = [f for f in ner_fractions if listed.get(f, [0])]  # a fraction the size trains no seed of has no row
     all_seeds, sentiment_features = sentiment_runs(size)
     seeds = {fraction: list(s) for fraction, s in all_seeds.items() if s}
 
@@ -257,7 +261,7 @@ def main(metrics_dir: Path = typer.Argument(Path("metrics")), size: str = typer.
         several = [scores for scores in seeded if len(scores.seeds) > 1]
         if several:
             lines += per_seed_table(title, several)
-    queued = size in PRESETS  # the project's workflows train two at a time (scripts/run.py train-all; bench/gpu_demo.py's do not)
+    queued = size in PRESETS  # the project's workflow trains two at a time on CPU (scripts/run.py train-all)
     if any(m.get("training") for _, e, b in timed for m in (e, b)):
         lines += ["", "Training until the dev score stops improving: step of the best dev score (model-best) / last step, "
                   "what stopped it (patience: no better dev score for [training] patience steps; max_steps: the preset's cap), "

@@ -97,11 +97,9 @@ def sh(args: List[str]) -> None:
 
 @dataclass
 class Job:
-    """One run's commands, executed one after another; `name` (the run's name) prefixes every line they print;
-    `cost`: how long it is expected to take relative to the others (the queue's ETA)."""
+    """One run's commands, executed one after another; `name` (the run's name) prefixes every line they print."""
     name: str
     commands: List[List[str]]
-    cost: float = 1.0
 
 
 @dataclass
@@ -133,10 +131,15 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f}s"
 
 
-def queue_line(started: int, total: int, name: str, elapsed: float, done_cost: float, left_cost: float) -> str:
-    """The queue's overall progress as a run starts: which run of how many, and the time left estimated from the
-    wall time so far per unit of expected cost of the runs that ended (none ended yet: no estimate)."""
-    eta = f"about {minutes(elapsed * left_cost / done_cost)} left" if done_cost > 0 else "ETA after the first run ends"
+def queue_line(started: int, total: int, name: str, elapsed: float, finished: List[float], slots: int) -> str:
+    """The queue's overall progress as a run starts: which run of how many, and the time left estimated as the mean
+    wall time of the runs that ended times the runs not ended yet, shared by the slots (none ended yet: no
+    estimate). The longest runs go first, so the estimate errs long."""
+    if finished:
+        left = sum(finished) / len(finished) * (total - len(finished)) / slots
+        eta = f"about {minutes(left)} left"
+    else:
+        eta = "ETA after the first run ends"
     return f"run {started} of {total}: {name} ({minutes(elapsed)} so far, {eta})"
 
 
@@ -192,25 +195,22 @@ def run_side_by_side(jobs: List[Job], parallel: int = 2) -> Dict[str, JobResult]
     slots = min(parallel, len(jobs))
     env = job_env(max(1, slots))
 
-    queue_start, total_cost = time.perf_counter(), sum(job.cost for job in jobs)
-    done_cost = 0.0
+    queue_start = time.perf_counter()
+    finished: List[float] = []  # the wall time of each run that ended
 
     def slot() -> None:
-        nonlocal done_cost
         while True:
             with lock:
                 failed = any(r.returncode not in (None, 0) for r in results.values())
                 if not pending or failed or interrupted.is_set():
                     return
                 job = pending.pop(0)
-                started = len(jobs) - len(pending)
-                # what has not ended yet: the runs still queued, those running and this one
-                left = total_cost - done_cost
-                print(f"[queue] {queue_line(started, len(jobs), job.name, time.perf_counter() - queue_start, done_cost, left)}",
-                      flush=True)
+                line = queue_line(len(jobs) - len(pending), len(jobs), job.name, time.perf_counter() - queue_start,
+                                  finished, slots)
+                print(f"[queue] {line}", flush=True)
             work(job, env)
             with lock:
-                done_cost += job.cost
+                finished.append(results[job.name].seconds)
 
     try:
         threads = [threading.Thread(target=slot, daemon=True) for _ in range(slots)]
@@ -267,7 +267,8 @@ def runs(size: str) -> Iterator[Run]:
         for fraction in FRACTIONS:
             for seed in p["ner_seeds"][fraction]:
                 yield "ner", features, fraction, seed
-        yield "textcat", features, "100", 0
+        if p["textcat_train"] is not None:  # None: a size without the BBC textcat (gpu)
+            yield "textcat", features, "100", 0
         for fraction in ("10", "100"):
             for seed in p["sentiment_seeds"][fraction] if features in p.get("sentiment_features", FEATURES) else []:
                 yield "sentiment", features, fraction, seed
@@ -642,8 +643,7 @@ def train_all(size: str = SIZE, gpu_id: int = GPU,
     fresh(pipelines_dir(size))  # the step owns the folder: no pipeline of an earlier table stays in it
     for run in commands:
         start_training(size, run)
-    results = run_side_by_side([Job(run_name(*run), argvs, expected_cost(size, run)) for run, argvs in commands.items()],
-                               parallel_jobs(jobs, gpu_id))
+    results = run_side_by_side([Job(run_name(*run), argvs) for run, argvs in commands.items()], parallel_jobs(jobs, gpu_id))
     for run in commands:  # every training that succeeded keeps its summary, even when another failed
         if results[run_name(*run)].ok:
             finish_training(size, run, commands[run], results[run_name(*run)].seconds)
@@ -666,8 +666,7 @@ def evaluate_all(size: str = SIZE, gpu_id: int = GPU, jobs: Optional[int] = JOBS
     commands = evaluate_all_commands(size, gpu_id)
     fresh(scores_dir(size))
     Path(scores_dir(size)).mkdir(parents=True)
-    results = run_side_by_side([Job(run_name(*run), argvs, expected_cost(size, run)) for run, argvs in commands.items()],
-                               parallel_jobs(jobs, gpu_id))
+    results = run_side_by_side([Job(run_name(*run), argvs) for run, argvs in commands.items()], parallel_jobs(jobs, gpu_id))
     for run in commands:
         if results[run_name(*run)].ok:
             add_training_summary(size, run)

@@ -129,7 +129,7 @@ def test_report_says_ner_reads_the_adapted_bilm_and_what_each_stage_gives(tmp_pa
 
 
 def test_report_without_adaptation_has_no_stage_rows(tmp_path):
-    """ci (ner on the pretrained biLM) and a size without a preset (bench/gpu_demo.py's tables): no adaptation line
+    """ci (ner on the pretrained biLM) and a size without a preset: no adaptation line
     and no rows before adaptation, even where such a metrics file was left behind."""
     for size in ("ci", "gpu"):
         (tmp_path / "ner_tok2vec_10.json").write_text(json.dumps({"ents_f": 0.70}))

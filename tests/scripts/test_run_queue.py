@@ -155,9 +155,10 @@ def test_each_run_reads_the_bilm_of_its_stage(monkeypatch):
 
 def test_the_queue_says_which_run_of_how_many_starts_and_how_long_is_left(capsys):
     """train-all's overall progress: a [queue] line as each run starts, with an estimate once one has ended."""
-    assert run.queue_line(1, 4, "a", 0.0, 0.0, 10.0) == "run 1 of 4: a (0s so far, ETA after the first run ends)"
-    assert run.queue_line(3, 4, "c", 90.0, 2.0, 4.0) == "run 3 of 4: c (1.5 min so far, about 3.0 min left)"
-    jobs = [run.Job(name, [python("pass")], cost) for name, cost in (("a", 3.0), ("b", 2.0), ("c", 1.0))]
+    assert run.queue_line(1, 4, "a", 0.0, [], 2) == "run 1 of 4: a (0s so far, ETA after the first run ends)"
+    # two runs ended, 60 s each on average: two more on two slots is about a minute
+    assert run.queue_line(3, 4, "c", 90.0, [40.0, 80.0], 2) == "run 3 of 4: c (1.5 min so far, about 1.0 min left)"
+    jobs = [run.Job(name, [python("pass")]) for name in "abc"]
     run.require_success(run.run_side_by_side(jobs, 1))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[queue]")]
     assert [line.split(":")[0] for line in lines] == ["[queue] run 1 of 3", "[queue] run 2 of 3", "[queue] run 3 of 3"]
