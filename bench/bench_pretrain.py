@@ -50,8 +50,8 @@ def main() -> None:
     parser.add_argument("--corpus", default=str(ROOT / "corpus" / "lm" / "train.txt"))
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--batch-tokens", type=int, default=None,
-                        help="training.batch_tokens instead of the config's (the figures in BENCHMARKS.md before "
-                             "2026-11-27 were measured at 3,000, configs/pretrain_small.cfg's size then)")
+                        help="training.batch_tokens instead of the config's (BENCHMARKS.md says which size each "
+                             "figure was measured at)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--precisions", default=None,
                         help="comma-separated fp32,bf16,fp16 measured one after another in this run "

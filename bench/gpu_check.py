@@ -8,7 +8,7 @@ Steps (each timed and recorded as ok / fail / skipped with its numbers; a failur
               stateful) and a full-size 2x4096_512_2048cnn_2xhighway biLM with random weights: fp32 max |diff|
               (TF32 off), bf16 / fp16 autocast relative error and per-layer cosine, against stated tolerances
   throughput  the full-size biLM's forward at batch 32 / 128 / 512 of 20-35-token sentences in fp32, tf32, bf16,
-              fp16: real tokens/s and the fraction of the measured matmul peak (204 MFLOP/token, DESIGN.md)
+              fp16: real tokens/s and the fraction of the measured matmul peak (204 MFLOP/token, BiLMOptions.flops_per_token)
   spacy_train `spacy train configs/ner_elmo.cfg --gpu-id 0 --system.gpu_allocator pytorch` on CoNLL ci slices
               with a small random biLM; the trained pipeline on the GPU in-process (elmo on cuda); `spacy
               evaluate` and `spacy.load` on CPU
