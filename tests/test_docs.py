@@ -136,7 +136,7 @@ def test_workflow_page_counts_the_pipelines_each_size_trains(monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPTS))  # run.py imports its sibling presets.py
     run = load_script("run")
     table = section((DOCS / "workflow.md").read_text(encoding="utf8"), "## Sizes")
-    for size in ("ci", "demo", "full"):
+    for size in ("ci", "demo", "gpu", "full"):
         row = re.search(rf"^\| `{size}` \|.*?\| (\d+) pipelines", table, flags=re.M)
         assert row, f"docs/workflow.md has no row for the {size} size"
         assert int(row.group(1)) == len(list(run.runs(size))), size
