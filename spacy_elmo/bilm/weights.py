@@ -9,7 +9,7 @@ TF conventions converted here, nowhere else:
 """
 import json
 from pathlib import Path
-from typing import Dict, Iterator, Tuple, Union, cast
+from typing import Dict, Iterator, Optional, Tuple, Union, cast
 
 import h5py
 import numpy
@@ -217,6 +217,23 @@ def _read(fin: h5py.File, key: str, shape: Tuple[int, ...], path: Path) -> numpy
     return array
 
 
+def read_extra_dataset(weight_file: PathLike, key: str) -> Optional[numpy.ndarray]:
+    """A dataset beyond the biLM's own (bilm-tf's softmax/W and softmax/b), held to the same rules as the
+    weights: None when the file has no such dataset, WeightFileError when it is there but not a plain, fully
+    stored float dataset within MAX_PARAMETERS. The caller checks its shape."""
+    path = Path(weight_file)
+    with _open(path) as fin:
+        try:
+            node = _plain_node(fin, key, path)
+        except (OSError, KeyError, ValueError, RuntimeError) as err:
+            raise WeightFileError(f"{path}: dataset '{key}' cannot be read ({err}); the file is corrupt or truncated.") from err
+        if not isinstance(node, h5py.Dataset):
+            return None
+        if int(numpy.prod(node.shape, dtype=object)) > MAX_PARAMETERS:
+            raise _refuse(path, key, f"has shape {node.shape}, over the limit of {MAX_PARAMETERS:,} values.")
+        return _read(fin, key, tuple(node.shape), path)
+
+
 def _params(bilm: BiLM) -> Iterator[Tuple[str, torch.Tensor, str]]:
     """(hdf5 key, our tensor, how to convert) for every weight."""
     cnn = bilm.char_cnn
@@ -321,4 +338,4 @@ def _write_hdf5(path: str, arrays: Dict[str, numpy.ndarray]) -> None:
             fout.create_dataset(key, data=numpy.ascontiguousarray(array, dtype=numpy.float32))
 
 
-__all__ = ["load_bilm", "save_bilm", "load_weights", "check_weight_file", "n_parameters", "MAX_PARAMETERS", "bilm_to_arrays", "expected_shapes", "WeightFileError", "OptionsError"]
+__all__ = ["load_bilm", "save_bilm", "load_weights", "check_weight_file", "read_extra_dataset", "n_parameters", "MAX_PARAMETERS", "bilm_to_arrays", "expected_shapes", "WeightFileError", "OptionsError"]

@@ -9,7 +9,7 @@ from confection import Config
 
 from ..bilm.heads import FullSoftmax, LMHead
 from ..bilm.options import BiLMOptions, OptionsError
-from ..bilm.weights import WeightFileError, check_weight_file, load_weights
+from ..bilm.weights import WeightFileError, check_weight_file, load_weights, read_extra_dataset
 from . import checkpoint as ckpt
 from .config import Settings, architecture_settings
 from .errors import PretrainError
@@ -98,12 +98,10 @@ def reuse_softmax(head: LMHead, source: Path, vocab: Vocab, say: Callable[[str],
     vocab_file, weight_file = source / "vocab.txt", source / "weights.hdf5"
     if not isinstance(head, FullSoftmax) or not vocab_file.is_file():
         return 0  # the adaptive softmax has no softmax/W; published biLMs have no vocab.txt
-    import h5py
-
-    with h5py.File(weight_file, "r") as fin:
-        if not (isinstance(fin.get("softmax/W"), h5py.Dataset) and isinstance(fin.get("softmax/b"), h5py.Dataset)):
-            return 0
-        weight, bias = fin["softmax/W"][...], fin["softmax/b"][...]
+    # Held to the weights' rules: an untrusted file cannot bring outside or unwritten data in through these.
+    weight, bias = read_extra_dataset(weight_file, "softmax/W"), read_extra_dataset(weight_file, "softmax/b")
+    if weight is None or bias is None:
+        return 0
     try:
         old = Vocab.from_file(vocab_file)
     except (ValueError, UnicodeDecodeError):

@@ -226,3 +226,24 @@ def test_precision_auto_holds_when_init_from_replaces_the_architecture(corpus, t
                                   "--training.precision", "auto", "--training.eval_every", 0, *QUIET)) == 0
     assert seen and set(seen) == {"fp32"}
     assert _metrics(out)["precision"] == "fp32"
+
+
+def test_init_from_refuses_a_softmax_kept_in_an_outside_file(domain_a_bilm, tmp_path, capsys):
+    """softmax/W and softmax/b are read from an untrusted folder too: held to the weights' rules, one stored
+    in another file (external= storage) is refused by name and none of that file's bytes reach the model."""
+    import h5py
+
+    hostile = tmp_path / "hostile"
+    shutil.copytree(domain_a_bilm, hostile)
+    with h5py.File(hostile / "weights.hdf5", "a") as f:
+        shape, dtype = f["softmax/W"].shape, f["softmax/W"].dtype
+        secret = tmp_path / "secret.bin"
+        secret.write_bytes(numpy.full(shape, 7.0, dtype=dtype).tobytes())
+        del f["softmax/W"]
+        f.create_dataset("softmax/W", shape=shape, dtype=dtype, external=[(str(secret), 0, secret.stat().st_size)])
+    out = tmp_path / "out"
+    code = run_cli(*pretrain_args(_domain_b(tmp_path / "b"), out, "--init-from", hostile, "--training.max_steps", 2,
+                                  "--training.eval_every", 0, *QUIET))
+    message = output_of(capsys)
+    assert code == 1 and "softmax/W" in message and "external file" in message, message
+    assert not (out / "weights.hdf5").exists()
