@@ -140,3 +140,26 @@ def test_workflow_page_counts_the_pipelines_each_size_trains(monkeypatch):
         row = re.search(rf"^\| `{size}` \|.*?\| (\d+) pipelines", table, flags=re.M)
         assert row, f"docs/workflow.md has no row for the {size} size"
         assert int(row.group(1)) == len(list(run.runs(size))), size
+
+
+def test_pretraining_page_gives_each_setting_its_default():
+    """Rows of one setting: the default column is the value in spacy_elmo/pretrain/config.py's DEFAULT_CONFIG."""
+    import json
+
+    from confection import Config
+
+    from spacy_elmo.pretrain.config import DEFAULT_CONFIG
+
+    def shown(value) -> str:
+        if value is None:
+            return "null"
+        if isinstance(value, bool):
+            return str(value).lower()
+        return json.dumps(value) if isinstance(value, (str, list)) else str(value)
+
+    defaults = {f"{s}.{k}": v for s, keys in Config().from_str(DEFAULT_CONFIG).items() for k, v in keys.items()}
+    table = section((DOCS / "pretraining.md").read_text(encoding="utf8"), "## Settings")
+    rows = re.findall(r"^\| `(\w+\.\w+)` \| ([^|]*) \|", table, flags=re.M)
+    assert len(rows) > 30
+    for key, cell in rows:
+        assert cell.strip().strip("`") == shown(defaults[key]), f"docs/pretraining.md: {key} default {cell.strip()}"
