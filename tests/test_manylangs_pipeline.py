@@ -154,3 +154,15 @@ def test_spacy_train_a_german_ner_on_a_manylangs_model(model_dir, tmp_path):
     assert trained.lang == "de" and (out / "model-last" / "elmo" / "encoder.pkl").is_file()
     doc = trained("Gestern fuhr Anna nach Köln .")
     assert doc._.elmo_layers.shape[:2] == (3, len(doc))
+
+
+def test_pretrain_init_from_a_manylangs_directory_is_refused_before_anything_is_written(model_dir, tmp_path):
+    """pretrain trains bilm-tf's byte-level biLM: a ManyLangs model cannot seed it, and the message says what to do."""
+    from tests.pretrain.helpers import make_corpus, pretrain_args
+
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "spacy_elmo", *map(str, pretrain_args(make_corpus(tmp_path / "c", n_train=50, n_dev=10), out,
+                                                                                        "--init-from", model_dir))],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "ELMoForManyLangs model, which pretrain cannot continue" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()

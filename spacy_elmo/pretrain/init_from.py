@@ -7,6 +7,7 @@ from typing import Callable, Optional
 import torch
 from confection import Config
 
+from ..bilm.formats import MANYLANGS, detect_format
 from ..bilm.heads import FullSoftmax, LMHead
 from ..bilm.options import BiLMOptions, OptionsError
 from ..bilm.weights import WeightFileError, check_weight_file, load_weights, read_extra_dataset
@@ -34,6 +35,13 @@ def check_init_from(settings: Settings, output: Path, resume: bool) -> Optional[
         return None
     if not source.is_dir():
         raise PretrainError(f"--init-from {source}: no such directory (it must hold bilm-tf's options.json + weights.hdf5).")
+    if detect_format(source)[0] == MANYLANGS:
+        # Its learned character and word vocabularies have no place in the byte-level biLM this tool trains.
+        raise PretrainError(
+            f"--init-from {source} holds an ELMoForManyLangs model, which pretrain cannot continue: it trains "
+            "bilm-tf's byte-level character biLM. Use the model as it is (nlp.add_pipe('elmo', config={'weights': DIR})), "
+            "or pretrain from scratch or from a bilm-tf model (options.json + weights.hdf5)."
+        )
     missing = [name for name in ("options.json", "weights.hdf5") if not (source / name).is_file()]
     if missing:
         raise PretrainError(
