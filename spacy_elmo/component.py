@@ -35,7 +35,7 @@ from .bilm import PRECISIONS, BiLM, save_bilm_dir
 from .bilm.atomic import atomic_write
 from .cache import ActivationCache
 from .extensions import register_extensions, restore_vector_hooks_after_pipe, set_vector_hooks, token_offsets
-from .layers.bilm_model import BiLMModel, get_bilm, set_bilm
+from .layers.bilm_model import BiLMModel, check_token_cache_size, get_bilm, set_bilm
 from .layers.listener import NAME as LISTENER_NAME
 from .layers.listener import bind_pipeline, link_upstream, unlink_upstream
 from .layers.loaders import WeightsLoader
@@ -63,6 +63,7 @@ cache_size = 0
 vector_hooks = false
 mixed_precision = false
 precision = "float32"
+token_cache_size = 0
 
 [elmo.get_spans]
 @span_getters = "spacy-elmo.long_doc_spans.v1"
@@ -134,6 +135,7 @@ class ElmoComponent(Pipe):
         vector_hooks: bool = False,
         mixed_precision: bool = False,
         precision: str = "float32",
+        token_cache_size: int = 0,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"elmo: dtype must be one of {DTYPES}, got {dtype!r}")
@@ -141,6 +143,7 @@ class ElmoComponent(Pipe):
             raise ValueError(f"elmo: precision must be one of {PRECISIONS}, got {precision!r}")
         if token_budget < 1:
             raise ValueError(f"elmo: token_budget must be positive, got {token_budget}")
+        check_token_cache_size(token_cache_size)
         mix = None if mix_weights is None else list(mix_weights)
         problems = mix_problems(mix, mix_gamma)
         if problems:
@@ -159,8 +162,11 @@ class ElmoComponent(Pipe):
             "mixed_precision": bool(mixed_precision),
             # inference precision of the biLM: "float32" (exact) | "bfloat16" | "int8" (bilm/precision.py)
             "precision": str(precision),
+            # A serving setting, unlike the training-only cache_size: the char CNN's token vectors of this many
+            # recent word types (0 = off), bounded at about token_cache_size x projection_dim x 4 bytes.
+            "token_cache_size": int(token_cache_size),
         }
-        self.model: Model = BiLMModel(precision=precision, mixed_precision=mixed_precision)
+        self.model: Model = BiLMModel(precision=precision, mixed_precision=mixed_precision, token_cache_size=token_cache_size)
         self.cache = ActivationCache(cache_size)
         self.listener_map: Dict[str, List[Model]] = {}
         self._pid = os.getpid()
@@ -460,6 +466,7 @@ def make_elmo(
     vector_hooks: bool,
     mixed_precision: bool,
     precision: str,
+    token_cache_size: int,
 ) -> ElmoComponent:
     component = ElmoComponent(
         nlp.vocab,
@@ -474,6 +481,7 @@ def make_elmo(
         vector_hooks=vector_hooks,
         mixed_precision=mixed_precision,
         precision=precision,
+        token_cache_size=token_cache_size,
     )
     bind_pipeline(component, nlp)  # its listeners ask whether it is disabled or frozen there
     if vector_hooks:

@@ -146,7 +146,9 @@ class BiLM(nn.Module):
             vectors = self.char_cnn(ids)
         else:
             encoder = self._inference_char_cnn(ids.device)
-            vectors = self.char_cache.encode(encoder, ids) if self.char_cache is not None else encoder(ids)
+            # The word-vector cache serves inference only: a module in training mode may be between updates.
+            cache = None if self.training else self.char_cache
+            vectors = cache.encode(encoder, ids) if cache is not None else encoder(ids)
             vectors = vectors.float()
         out = vectors.new_zeros(B, T, vectors.shape[-1])
         out[valid] = vectors

@@ -1,6 +1,6 @@
 """Character encoder: char embeddings -> convolutions -> max over positions -> highway -> projection."""
 from collections import OrderedDict
-from typing import Protocol
+from typing import Protocol, Tuple
 
 import torch
 from torch import nn
@@ -78,11 +78,18 @@ class CharCNN(nn.Module):
 
 
 class CharCNNCache:
-    """Bounded LRU of token vectors keyed by the word's character ids, for inference only."""
+    """Bounded LRU of token vectors keyed by the word's character ids, for inference only.
+
+    A token vector depends only on the word, so serving can compute each word type once. At most max_size
+    vectors are kept (about max_size x (projection_dim x 4 + 400) bytes with the keys). A different encoder,
+    or one whose weights changed in place since the vectors were stored, empties the cache first."""
 
     def __init__(self, max_size: int = 100_000) -> None:
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+            raise ValueError(f"CharCNNCache: max_size must be a positive integer, got {max_size!r}")
         self.max_size = max_size
         self._store: "OrderedDict[bytes, torch.Tensor]" = OrderedDict()
+        self._weights: Tuple[Tuple[int, int], ...] = ()
 
     def __len__(self) -> int:
         return len(self._store)
@@ -90,8 +97,17 @@ class CharCNNCache:
     def clear(self) -> None:
         self._store.clear()
 
+    def _check_weights(self, encoder: TokenEncoder) -> None:
+        # Every in-place change of a parameter (an optimizer step, load_state_dict) bumps its version.
+        params = encoder.parameters() if isinstance(encoder, nn.Module) else ()
+        weights = tuple((id(p), p._version) for p in params)
+        if weights != self._weights:
+            self._store.clear()
+            self._weights = weights
+
     def encode(self, encoder: TokenEncoder, char_ids: torch.Tensor) -> torch.Tensor:
         """Same as encoder(char_ids) for (N, max_chars) ids, computing only unseen words."""
+        self._check_weights(encoder)
         keys = [row.tobytes() for row in char_ids.cpu().numpy()]
         missing = OrderedDict((k, i) for i, k in enumerate(keys) if k not in self._store)
         if missing:

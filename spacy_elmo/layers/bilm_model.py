@@ -23,6 +23,7 @@ from thinc.types import Floats3d
 from thinc.util import get_torch_default_device
 
 from ..bilm import PRECISIONS, BiLM
+from ..bilm.char_cnn import CharCNNCache
 from ..loading import ALL_WEIGHT_FILES, ElmoWeightsError, bilm_from_files, bilm_to_files, missing_weight_files
 
 NAME = "elmo-bilm"
@@ -43,11 +44,13 @@ def torch_device(ops: Ops) -> torch.device:
 class BiLMShim(PyTorchShim):
     """PyTorchShim for a frozen BiLM that may arrive after construction (see the module docstring)."""
 
-    def __init__(self, bilm: Optional[BiLM] = None, *, precision: str = "float32", mixed_precision: bool = False) -> None:
+    def __init__(self, bilm: Optional[BiLM] = None, *, precision: str = "float32", mixed_precision: bool = False,
+                 token_cache_size: int = 0) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"elmo: precision must be one of {PRECISIONS}, got {precision!r}")
-        super().__init__(None, config={"precision": precision, "mixed_precision": bool(mixed_precision)},
-                         mixed_precision=bool(mixed_precision))
+        check_token_cache_size(token_cache_size)
+        config = {"precision": precision, "mixed_precision": bool(mixed_precision), "token_cache_size": int(token_cache_size)}
+        super().__init__(None, config=config, mixed_precision=bool(mixed_precision))
         if bilm is not None:
             self.set_bilm(bilm, get_torch_default_device())
 
@@ -65,6 +68,8 @@ class BiLMShim(PyTorchShim):
         for param in bilm.parameters():
             param.requires_grad_(False)
         bilm.set_precision(self.cfg["precision"])  # what this device supports (warns and runs float32 if not)
+        size = int(self.cfg.get("token_cache_size", 0))  # absent from shims serialised before the setting
+        bilm.char_cache = CharCNNCache(size) if size > 0 else None
         self._model = bilm
 
     def to_device(self, device_type: str, device_id: int) -> None:
@@ -96,16 +101,24 @@ class BiLMShim(PyTorchShim):
         return self
 
 
-def BiLMModel(bilm: Optional[BiLM] = None, *, precision: str = "float32", mixed_precision: bool = False) -> Model[InT, OutT]:
+def check_token_cache_size(token_cache_size: object) -> None:
+    if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int) or token_cache_size < 0:
+        raise ValueError(f"elmo: token_cache_size must be a whole number >= 0 (0 = off, e.g. 50000 word types), "
+                         f"got {token_cache_size!r}")
+
+
+def BiLMModel(bilm: Optional[BiLM] = None, *, precision: str = "float32", mixed_precision: bool = False,
+              token_cache_size: int = 0) -> Model[InT, OutT]:
     """Token sequences (Docs, Spans or lists of strings) -> their biLM layers, each (n_layers + 1, n_tokens, 2P)
     float32 on the model's device. `mixed_precision` runs the biLM under float16 autocast on CUDA;
-    `precision` ("float32" exact | "bfloat16" | "int8") is the biLM's own inference precision."""
+    `precision` ("float32" exact | "bfloat16" | "int8") is the biLM's own inference precision;
+    `token_cache_size` > 0 keeps the token vectors (char CNN output) of that many recent word types."""
     model: Model[InT, OutT] = Model(
         NAME,
         forward,
         init=init,
         dims={"nO": None, "nL": None},
-        shims=[BiLMShim(precision=precision, mixed_precision=mixed_precision)],
+        shims=[BiLMShim(precision=precision, mixed_precision=mixed_precision, token_cache_size=token_cache_size)],
     )
     if bilm is not None:
         set_bilm(model, bilm)
