@@ -118,3 +118,22 @@ def test_spacy_train_with_the_setting_keeps_it_in_the_trained_pipeline(tmp_path,
     doc = nlp("Yesterday Alice went to Oslo .")
     assert char_cache(nlp).max_size == 100 and len(char_cache(nlp)) == 8
     assert doc._.elmo_layers.shape == (3, 6, 16)
+
+
+def test_the_cache_equals_its_encoder_over_many_batches_and_keeps_the_recent_words():
+    bilm = random_bilm().eval()
+    words = [f"w{i}" for i in range(30)]
+    cache = CharCNNCache(8)
+    rng = numpy.random.default_rng(0)
+    with torch.no_grad():
+        for n in (1, 3, 12, 20, 5, 40, 2):  # batches below, at and above the size, with repeats inside them
+            ids = torch.as_tensor(batch_to_char_ids([[words[k] for k in rng.integers(0, 30, n)]]))[0]
+            numpy.testing.assert_allclose(cache.encode(bilm.char_cnn, ids).numpy(), bilm.char_cnn(ids).numpy(), atol=1e-5)
+            assert len(cache) <= 8
+        recent = torch.as_tensor(batch_to_char_ids([["w1", "w2"]]))[0]
+        cache.encode(bilm.char_cnn, recent)
+        cache.encode(bilm.char_cnn, torch.as_tensor(batch_to_char_ids([[f"x{i}" for i in range(6)]]))[0])
+        assert {key for key in cache._keys(recent)} <= set(cache._slots)  # 6 new words evicted older ones
+        assert len(cache) == 8
+    with pytest.raises(ValueError, match="max_size must be a positive integer"):
+        CharCNNCache(0)

@@ -1,7 +1,8 @@
 """Character encoder: char embeddings -> convolutions -> max over positions -> highway -> projection."""
 from collections import OrderedDict
-from typing import Protocol, Tuple
+from typing import List, Optional, Protocol, Tuple
 
+import numpy
 import torch
 from torch import nn
 
@@ -80,44 +81,106 @@ class CharCNN(nn.Module):
 class CharCNNCache:
     """Bounded LRU of token vectors keyed by the word's character ids, for inference only.
 
-    A token vector depends only on the word, so serving can compute each word type once. At most max_size
-    vectors are kept (about max_size x (projection_dim x 4 + 400) bytes with the keys). A different encoder,
+    A token vector depends only on the word, so serving can compute each word type once. The vectors live
+    in one tensor of at most max_size rows (max_size x projection_dim x 4 bytes, plus ~250 bytes a word for
+    its key and slot): a tensor per word would cost several times the vector itself. A different encoder,
     or one whose weights changed in place since the vectors were stored, empties the cache first."""
 
     def __init__(self, max_size: int = 100_000) -> None:
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
             raise ValueError(f"CharCNNCache: max_size must be a positive integer, got {max_size!r}")
         self.max_size = max_size
-        self._store: "OrderedDict[bytes, torch.Tensor]" = OrderedDict()
+        self._slots: "OrderedDict[bytes, int]" = OrderedDict()  # key -> row of _table, least recent first
+        self._table: Optional[torch.Tensor] = None
         self._weights: Tuple[Tuple[int, int], ...] = ()
 
     def __len__(self) -> int:
-        return len(self._store)
+        return len(self._slots)
 
     def clear(self) -> None:
-        self._store.clear()
+        self._slots.clear()
+        self._table = None
 
     def _check_weights(self, encoder: TokenEncoder) -> None:
         # Every in-place change of a parameter (an optimizer step, load_state_dict) bumps its version.
         params = encoder.parameters() if isinstance(encoder, nn.Module) else ()
         weights = tuple((id(p), p._version) for p in params)
         if weights != self._weights:
-            self._store.clear()
+            self.clear()
             self._weights = weights
+
+    @staticmethod
+    def _keys(char_ids: torch.Tensor) -> List[bytes]:
+        rows = char_ids.cpu().numpy()
+        if rows.size and 0 <= rows.min() and rows.max() < 2**16:
+            rows = rows.astype(numpy.uint16)  # character ids fit: a quarter of the key's memory
+        return [row.tobytes() for row in rows]
+
+    def _table_for(self, vectors: torch.Tensor, rows: int) -> torch.Tensor:
+        """The table, grown (doubling, up to max_size) to hold `rows` rows like `vectors`."""
+        table = self._table
+        if table is not None and (table.dtype != vectors.dtype or table.device != vectors.device):
+            self.clear()
+            table = None
+        if table is None or table.shape[0] < rows:
+            capacity = min(self.max_size, max(rows, 1024, 0 if table is None else 2 * table.shape[0]))
+            grown = vectors.new_empty(capacity, vectors.shape[-1])
+            if table is not None:
+                grown[: table.shape[0]] = table
+            table = self._table = grown
+        return table
 
     def encode(self, encoder: TokenEncoder, char_ids: torch.Tensor) -> torch.Tensor:
         """Same as encoder(char_ids) for (N, max_chars) ids, computing only unseen words."""
         self._check_weights(encoder)
-        keys = [row.tobytes() for row in char_ids.cpu().numpy()]
-        missing = OrderedDict((k, i) for i, k in enumerate(keys) if k not in self._store)
-        if missing:
-            rows = torch.as_tensor(list(missing.values()), device=char_ids.device)
-            vectors = encoder(char_ids[rows])
-            for key, vector in zip(missing, vectors):
-                self._store[key] = vector.clone()  # a view would pin the whole batch's storage
-        out = torch.stack([self._store[k] for k in keys]) if keys else char_ids.new_zeros((0, encoder.options.projection_dim), dtype=torch.float32)
-        for key in keys:
-            self._store.move_to_end(key)
-        while len(self._store) > self.max_size:
-            self._store.popitem(last=False)
+        if self._table is not None and self._table.device != char_ids.device:
+            self.clear()  # the module moved (BiLM.to): its vectors belong to the old device
+        keys = self._keys(char_ids)
+        if not keys:
+            return char_ids.new_zeros((0, encoder.options.projection_dim), dtype=torch.float32)
+        new: "OrderedDict[bytes, int]" = OrderedDict()  # unseen key -> its row in this batch's encoder output
+        hit_at: List[int] = []
+        hit_slots: List[int] = []
+        new_at: List[int] = []
+        new_rows: List[int] = []
+        first: List[int] = []  # where each unseen key first occurs
+        for i, key in enumerate(keys):
+            slot = self._slots.get(key)
+            if slot is not None:
+                hit_at.append(i)
+                hit_slots.append(slot)
+                self._slots.move_to_end(key)
+            else:
+                row = new.get(key)
+                if row is None:
+                    row = new[key] = len(first)
+                    first.append(i)
+                new_at.append(i)
+                new_rows.append(row)
+        device = char_ids.device
+        if new:
+            vectors = encoder(char_ids[torch.as_tensor(first, device=device)])
+        else:
+            assert self._table is not None
+            vectors = self._table[:0]
+        out = vectors.new_empty(len(keys), vectors.shape[-1])
+        if hit_at:
+            assert self._table is not None
+            out[torch.as_tensor(hit_at, device=device)] = self._table[torch.as_tensor(hit_slots, device=device)]
+        if new:
+            out[torch.as_tensor(new_at, device=device)] = vectors[torch.as_tensor(new_rows, device=device)]
+            self._store(list(new)[-self.max_size :], vectors[len(new) - min(len(new), self.max_size) :])
         return out
+
+    def _store(self, keys: List[bytes], vectors: torch.Tensor) -> None:
+        """Insert at most max_size new keys: the least recent entries give up their rows, never one of these."""
+        table = self._table_for(vectors, min(self.max_size, len(self._slots) + len(keys)))
+        slots = []
+        for key in keys:
+            if len(self._slots) < self.max_size:
+                slot = len(self._slots)  # rows are handed out in order until the table is full
+            else:
+                _, slot = self._slots.popitem(last=False)
+            self._slots[key] = slot
+            slots.append(slot)
+        table[torch.as_tensor(slots, device=table.device)] = vectors
