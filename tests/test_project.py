@@ -424,7 +424,7 @@ def test_after_the_ci_run_every_step_is_up_to_date_and_ci_sized():
     assert "Size preset `ci`" in (ROOT / "metrics" / "ci" / "results.md").read_text()
     cmds = commands()
     for name in workflow("ci"):  # every output the ci workflow declares was written
-        for out in cmds[name]["outputs"]:
+        for out in cmds[name].get("outputs", []):
             assert (ROOT / out).exists(), out
     # the ci slices: 400 CoNLL training sentences, not the full 14,041
     from spacy.tokens import DocBin
