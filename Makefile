@@ -69,6 +69,6 @@ gpu-demo:
 		$$GPU_PY -m spacy project run $$step . --vars.size gpu --vars.gpu_id 0 || exit 1; done; \
 	if [ -n "$$OUT" ]; then cp -r metrics/gpu "$$OUT/gpu_demo"; fi
 
-# README's last section: `spacy project document` of project.yml alone (no fetched assets, so the output is the same everywhere).
+# docs/workflow.md's last section: `spacy project document` of project.yml alone (no fetched assets, so the output is the same everywhere).
 project-docs: setup
-	d=$$(mktemp -d) && cp project.yml $$d/ && $(BIN)/python -m spacy project document $$d --output README.md; rm -rf $$d
+	d=$$(mktemp -d) && cp project.yml $$d/ && $(BIN)/python -m spacy project document $$d --output docs/workflow.md; rm -rf $$d

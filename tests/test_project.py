@@ -1,7 +1,7 @@
 """project.yml through weasel's own CLI (`python -m spacy project ...`): one workflow, `all`, whose size is a var
 (`--vars.size ci|demo|full`) and whose commands, named after the size, never share files with another size's;
 deps that cover everything a step reads, skipping what is up to date, an edited config rerunning exactly its
-dependants, assets and the README section.
+dependants, assets and the generated section of docs/workflow.md.
 
 The slow part, a real `spacy project run ci`, is `make ci-project` (CI runs it before the tests); the
 tests below that need its results skip without them. Everything else runs on placeholders and tiny
@@ -449,12 +449,13 @@ def test_extra_assets_are_the_published_weights_with_where_they_go():
         assert name.endswith("_" + Path(asset["dest"]).name) and asset["url"].startswith("https://"), asset
 
 
-def test_readme_project_section_is_what_spacy_project_document_writes(tmp_path):
-    """As `make project-docs` writes it: from project.yml alone (weasel links local assets only where they exist)."""
-    readme = tmp_path / "README.md"
-    shutil.copy(ROOT / "README.md", readme)
+def test_workflow_docs_project_section_is_what_spacy_project_document_writes(tmp_path):
+    """As `make project-docs` writes it into docs/workflow.md: from project.yml alone (weasel links local assets
+    only where they exist)."""
+    page = tmp_path / "workflow.md"
+    shutil.copy(ROOT / "docs" / "workflow.md", page)
     (tmp_path / "project").mkdir()
     shutil.copy(ROOT / "project.yml", tmp_path / "project" / "project.yml")
-    result = spacy_project("document", str(tmp_path / "project"), "--output", str(readme))
+    result = spacy_project("document", str(tmp_path / "project"), "--output", str(page))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert readme.read_text() == (ROOT / "README.md").read_text(), "run `make project-docs` and commit README.md"
+    assert page.read_text() == (ROOT / "docs" / "workflow.md").read_text(), "run `make project-docs` and commit docs/workflow.md"
