@@ -27,9 +27,10 @@ setup: $(BIN)/python
 # and the ci workflow start ~75), and the rest of the suite does not need it.
 test: setup
 	$(BIN)/lint-imports --no-cache
-	# mypy (one core, ~40 s cold) beside the suite, whose venv and pip steps leave cores idle; either failing fails the target
+	# mypy (one core, ~40 s cold) beside the suite, whose venv and pip steps leave cores idle; either failing fails the target.
+	# --dist loadscope: a module's tests share one worker, so its module fixtures (the wheel, the reference venvs) are built once
 	$(BIN)/python -m mypy spacy_elmo & types=$$!; \
-	$(BIN)/python -m pytest -q -n auto --durations=10 tests --ignore=tests/test_transformers_extra.py --ignore=tests/test_curated_extra.py; \
+	$(BIN)/python -m pytest -q -n auto --dist loadscope --durations=10 tests --ignore=tests/test_transformers_extra.py --ignore=tests/test_curated_extra.py; \
 	suite=$$?; wait $$types && exit $$suite
 	$(BIN)/pip install -q -e ".[transformers,curated]"
 	$(BIN)/python -m pytest -q tests/test_transformers_extra.py tests/test_curated_extra.py
