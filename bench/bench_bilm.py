@@ -34,7 +34,7 @@ MODELS = {
     "full": BiLMOptions(),
     "small": BiLMOptions(lstm_dim=1024, projection_dim=128, filters=[(1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024)], n_highway=1),
 }
-FLAGS = ["avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8"]
+FLAGS = ["avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8"]
 
 
 def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
