@@ -33,6 +33,18 @@ def new_file_mode() -> int:
     return 0o666 & ~current_umask()
 
 
+def fsync_directory(directory: Path) -> None:
+    """Make a rename inside `directory` durable; a filesystem that cannot fsync a directory is left as is."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
 def atomic_write(target: Union[str, Path], write: Callable[[str], object]) -> Path:
     """write(tmp_path) writes the content; then it is fsynced and os.replace()d over target."""
     target = Path(target)
@@ -48,15 +60,8 @@ def atomic_write(target: Union[str, Path], write: Callable[[str], object]) -> Pa
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    fsync_directory(target.parent)
     return target
 
 
-__all__ = ["atomic_write", "new_file_mode", "current_umask"]
+__all__ = ["atomic_write", "fsync_directory", "new_file_mode", "current_umask"]

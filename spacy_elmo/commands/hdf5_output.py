@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, List, Optional
 
 import h5py
 
-from ..bilm.atomic import new_file_mode
+from ..bilm.atomic import fsync_directory, new_file_mode
 
 
 def _host() -> str:
@@ -203,14 +203,7 @@ def write_hdf5_atomically(target: Path, write: Callable[[h5py.File, DiskFile], N
         except FileNotFoundError:
             pass
         raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    fsync_directory(target.parent)
     return target
 
 
