@@ -22,13 +22,18 @@ MID_OPTIONS = dict(lstm_dim=512, projection_dim=128, n_layers=2, char_dim=16,
                    filters=[(1, 32), (2, 32), (3, 64), (4, 128), (5, 256)], n_highway=1)
 
 
-def mid_bilm_dir(root: Path) -> Path:
+def random_bilm_dir(options: BiLMOptions, directory: Path) -> Path:
+    """A biLM of these options with N(0, 0.1) weights, saved with save_bilm: speed depends on shapes only."""
     torch.manual_seed(0)
-    bilm = BiLM(BiLMOptions(**MID_OPTIONS))
+    bilm = BiLM(options)
     with torch.no_grad():
         for p in bilm.parameters():
             p.normal_(0.0, 0.1)
-    return save_bilm(bilm, root / "mid_bilm")
+    return save_bilm(bilm, directory)
+
+
+def mid_bilm_dir(root: Path) -> Path:
+    return random_bilm_dir(BiLMOptions(**MID_OPTIONS), root / "mid_bilm")
 
 
 def corpus(n_sentences: int, seed: int = 0):

@@ -24,8 +24,10 @@ from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
 from thinc.api import Config
 
-from spacy_elmo import BiLM, BiLMOptions, save_bilm
+from spacy_elmo import BiLMOptions
 from spacy_elmo.bilm.precision import cpu_flags, unsupported_reason
+
+from bench_component import random_bilm_dir  # beside this file: python puts bench/ on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -33,15 +35,10 @@ LABELS = ("PER", "ORG", "LOC", "MISC")
 
 
 def demo_bilm_dir(root: Path) -> Path:
-    """The demo's biLM architecture with random weights (N(0, 0.1), as bench_component does)."""
+    """The demo's biLM architecture with random weights."""
     model = dict(load_config(CONFIGS / "pretrain_small.cfg")["model"])
     model.pop("dropout", None)
-    torch.manual_seed(0)
-    bilm = BiLM(BiLMOptions(**model))
-    with torch.no_grad():
-        for p in bilm.parameters():
-            p.normal_(0.0, 0.1)
-    return save_bilm(bilm, root / "demo_bilm")
+    return random_bilm_dir(BiLMOptions(**model), root / "demo_bilm")
 
 
 def sentences(n: int, seed: int = 0) -> List[str]:
