@@ -10,10 +10,7 @@ import pytest
 import torch
 
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
-from tests.pretrain.helpers import ROOT, TINY_CONFIG, cli_command, make_corpus, pretrain_args, run_cli
-
-QUICK = ("--training.max_steps", "2", "--training.eval_every", "0", "--training.checkpoint_every", "0",
-         "--training.log_every", "1")
+from tests.pretrain.helpers import QUICK, ROOT, TINY_CONFIG, cli_command, make_corpus, pretrain_args, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """Shared by the pretraining tests: a synthetic corpus, the CLI called as a user calls it, hdf5 reading."""
+import json
 import sys
 from pathlib import Path
 from typing import Dict, List
@@ -10,6 +11,9 @@ from spacy_elmo.pretrain.synthetic import write_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_CONFIG = ROOT / "configs" / "pretrain_tiny.cfg"
+# a run of two steps that writes no checkpoint or evaluation before it ends: enough to reach every check
+QUICK = ("--training.max_steps", "2", "--training.eval_every", "0", "--training.checkpoint_every", "0",
+         "--training.log_every", "1")
 
 
 def make_corpus(directory: Path, n_train: int = 3000, n_dev: int = 300) -> Dict[str, Path]:
@@ -17,6 +21,14 @@ def make_corpus(directory: Path, n_train: int = 3000, n_dev: int = 300) -> Dict[
         "train": write_corpus(directory / "train.txt", n_train, seed=1),
         "dev": write_corpus(directory / "dev.txt", n_dev, seed=2),
     }
+
+
+def log_rows(output: Path) -> List[dict]:
+    """The events a run has logged to OUTPUT/log.jsonl so far (none before it starts)."""
+    log = output / "log.jsonl"
+    if not log.is_file():
+        return []
+    return [json.loads(line) for line in log.read_text(encoding="utf8").splitlines() if line.strip()]
 
 
 def run_cli(*args: str) -> int:

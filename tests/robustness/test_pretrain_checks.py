@@ -4,10 +4,7 @@ import os
 
 import pytest
 
-from tests.pretrain.helpers import make_corpus, pretrain_args, run_cli
-
-QUICK = ("--training.max_steps", "2", "--training.eval_every", "0", "--training.checkpoint_every", "0",
-         "--training.log_every", "1")
+from tests.pretrain.helpers import QUICK, make_corpus, pretrain_args, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
 """Stopping pretraining with Ctrl+C or `kill` keeps the work done; oversized sentences are announced."""
-import json
 import os
 import signal
 import subprocess
@@ -8,7 +7,7 @@ import time
 import pytest
 
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
-from tests.pretrain.helpers import ROOT, cli_command, make_corpus, pretrain_args, run_cli
+from tests.pretrain.helpers import ROOT, cli_command, log_rows, make_corpus, pretrain_args, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +16,7 @@ def corpus(tmp_path_factory):
 
 
 def _logged_steps(out) -> list:
-    log = out / "log.jsonl"
-    if not log.is_file():
-        return []
-    rows = [json.loads(line) for line in log.read_text(encoding="utf8").splitlines() if line.strip()]
-    return [r["step"] for r in rows if r["event"] == "train"]
+    return [r["step"] for r in log_rows(out) if r["event"] == "train"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

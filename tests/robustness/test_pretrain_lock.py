@@ -1,6 +1,5 @@
 """One writer per --output: a second `pretrain` into a folder that a live run is training is refused, naming
 that run's process; a killed run's lock never blocks the next one."""
-import json
 import os
 import signal
 import subprocess
@@ -10,7 +9,7 @@ import pytest
 
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
 from spacy_elmo.pretrain.output import LOCK_NAME
-from tests.pretrain.helpers import ROOT, cli_command, make_corpus, pretrain_args, run_cli
+from tests.pretrain.helpers import ROOT, cli_command, log_rows, make_corpus, pretrain_args, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +18,7 @@ def corpus(tmp_path_factory):
 
 
 def _events(out) -> list:
-    log = out / "log.jsonl"
-    if not log.is_file():
-        return []
-    return [json.loads(line)["event"] for line in log.read_text(encoding="utf8").splitlines() if line.strip()]
+    return [row["event"] for row in log_rows(out)]
 
 
 def test_a_second_run_into_a_folder_being_trained_is_refused_and_a_killed_run_blocks_nothing(corpus, tmp_path, capsys):

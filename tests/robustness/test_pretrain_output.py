@@ -3,11 +3,7 @@ import pytest
 
 from spacy_elmo import save_bilm
 from tests.conftest import random_bilm
-from tests.pretrain.helpers import make_corpus, pretrain_args, output_of, run_cli
-
-# A handful of steps: these tests are about which files are written, not about learning.
-QUICK = ("--training.max_steps", "2", "--training.eval_every", "0", "--training.checkpoint_every", "0",
-         "--training.log_every", "1")
+from tests.pretrain.helpers import QUICK, make_corpus, output_of, pretrain_args, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,7 @@ import pytest
 from confection import Config
 
 from spacy_elmo.pretrain.config import DEFAULT_CONFIG, ConfigError, Settings, flat, load_config
-from tests.pretrain.helpers import TINY_CONFIG, make_corpus, pretrain_args, output_of, run_cli
-
-QUICK = ("--training.max_steps", "2", "--training.eval_every", "0", "--training.checkpoint_every", "0",
-         "--training.log_every", "1")
+from tests.pretrain.helpers import QUICK, TINY_CONFIG, make_corpus, output_of, pretrain_args, run_cli
 
 
 @pytest.fixture(scope="module")
