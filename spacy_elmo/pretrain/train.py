@@ -249,8 +249,15 @@ def train_step(model: LanguageModel, trainer: nn.Module, optimizer: torch.optim.
                          dtype=torch.float64, device=ctx.device)
     ctx.all_reduce_sum(stats)
     if stats[2] > 0 and not scaler.is_enabled():
-        diverged(state, output, progress, float(loss.detach()), float(grad_norm))
-    scaler.step(optimizer)
+        diverged(state, output, progress, f"loss {float(loss.detach())} / gradient norm {float(grad_norm)} is not finite")
+    try:
+        scaler.step(optimizer)
+    except RuntimeError as err:
+        # Adam divides the rate by its bias correction: a rate near float32's limit overflows inside its step
+        if "overflow" not in str(err):
+            raise
+        diverged(state, output, progress, f"the optimizer's update overflows ({err}) at learning rate "
+                                          f"{state.learning_rate:g}")
     scaler.update()
     state.step = step + 1
     state.batch_in_epoch = index + 1
@@ -268,11 +275,11 @@ def freeze_bilm(model: LanguageModel, state: TrainingState, T: TrainingSettings,
     progress.log("freeze_bilm", step=state.step, frozen=frozen)
 
 
-def diverged(state: TrainingState, output: Path, progress: Progress, loss: float, grad_norm: float) -> None:
+def diverged(state: TrainingState, output: Path, progress: Progress, what: str) -> None:
     last = state.last_checkpoint_step
     kept = (f"the last good checkpoint (step {last}) in {checkpoint_path(output)} is kept"
             if last >= 0 else "no checkpoint had been written yet")
-    message = (f"Training diverged: loss {loss} / gradient norm {grad_norm} is not finite at step {state.step + 1}. "
+    message = (f"Training diverged: {what} at step {state.step + 1}. "
                f"Stopped without applying that update; {kept}. Lower training.learning_rate, set "
                f"training.grad_clip, or use precision fp32.")
     progress.log("error", step=state.step, message=message)

@@ -14,8 +14,8 @@ import torch
 
 from spacy_elmo import load_bilm, save_bilm
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
-from tests.pretrain.helpers import (ROOT, TINY_CONFIG, cli_command, make_corpus, output_of, pretrain_args, read_hdf5,
-                                   run_cli)
+from tests.pretrain.helpers import (QUICK, ROOT, TINY_CONFIG, cli_command, log_rows, make_corpus, output_of,
+                                   pretrain_args, read_hdf5, run_cli)
 
 STEPS = 120
 
@@ -52,7 +52,7 @@ def test_pretraining_learns_far_below_unigram_perplexity(trained):
     assert final["perplexity"] < unigram / 3, (final, unigram)
     assert final["forward_perplexity"] < unigram / 3 and final["backward_perplexity"] < unigram / 3
     assert metrics["tokens_per_second"] > 0 and metrics["train_tokens"] > 0
-    rows = [json.loads(line) for line in (trained / "log.jsonl").read_text(encoding="utf8").splitlines()]
+    rows = log_rows(trained)
     train_rows = [r for r in rows if r["event"] == "train"]
     assert [r["step"] for r in train_rows] == list(range(10, STEPS + 1, 10))
     assert train_rows[-1]["loss"] < train_rows[0]["loss"]
@@ -152,8 +152,7 @@ def test_kill_9_loses_at_most_the_steps_since_the_last_checkpoint(corpus, tmp_pa
     metrics = _metrics(out)
     assert metrics["step"] == 70
     assert not list(out.glob(".*.tmp"))
-    train_steps = [json.loads(l)["step"] for l in (out / "log.jsonl").read_text(encoding="utf8").splitlines()
-                   if json.loads(l)["event"] == "train"]
+    train_steps = [row["step"] for row in log_rows(out) if row["event"] == "train"]
     assert train_steps == sorted(set(train_steps)) and train_steps[-1] == 70  # redone steps are not logged twice
     load_bilm(out / "options.json", out / "weights.hdf5")
 
@@ -172,10 +171,22 @@ def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_last_good_chec
     step = after["state"]["step"]
     assert 10 <= step < 30 and step % 5 == 0
     assert all(torch.isfinite(v).all() for v in after["model"].values() if v.is_floating_point())
-    assert any(json.loads(l)["event"] == "error" for l in (out / "log.jsonl").read_text(encoding="utf8").splitlines())
+    assert any(row["event"] == "error" for row in log_rows(out))
     # A lower learning rate continues the run from the good checkpoint.
     assert run_cli(*pretrain_args(corpus, out, "--training.max_steps", step + 5, *base), "--resume") == 0
     assert before["state"]["step"] == 10
+
+
+def test_an_adam_update_that_overflows_stops_as_a_divergence_not_a_traceback(corpus, tmp_path, capsys):
+    # Adam's step is the rate over its bias correction (1 - 0.9): 1e38 / 0.1 overflows float32 inside torch
+    out = tmp_path / "adam"
+    code = run_cli(*pretrain_args(corpus, out, *QUICK, "--training.optimizer", "adam",
+                                  "--training.learning_rate", 1e38))
+    assert code == 1
+    printed = output_of(capsys)
+    assert "diverged" in printed and "overflows" in printed and "learning_rate" in printed
+    assert "Traceback" not in printed
+    assert not out.exists()  # a fresh run that wrote no checkpoint leaves nothing behind
 
 
 def test_two_processes_with_gloo_give_the_same_loss_curve_shape(corpus, trained, tmp_path):
@@ -196,7 +207,7 @@ def test_two_processes_with_gloo_give_the_same_loss_curve_shape(corpus, trained,
     assert curve2[0] > curve2[1] > curve2[2] and curve1[0] > curve1[1] > curve1[2]
     assert 0.5 < curve2[2] / curve1[2] < 1.5
     assert two["train_tokens"] > 1.6 * one["train_tokens"]  # each step consumed one batch per process
-    rows = [json.loads(l) for l in (out / "log.jsonl").read_text(encoding="utf8").splitlines()]
+    rows = log_rows(out)
     assert [r["world_size"] for r in rows if r["event"] == "start"] == [2]
     load_bilm(out / "options.json", out / "weights.hdf5")
 

@@ -13,7 +13,7 @@ import torch
 from spacy_elmo import load_bilm
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
 from spacy_elmo.pretrain.numerics import deterministic_algorithms
-from tests.pretrain.helpers import cli_command, make_corpus, pretrain_args, output_of, read_hdf5, run_cli
+from tests.pretrain.helpers import cli_command, log_rows, make_corpus, pretrain_args, output_of, read_hdf5, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def _metrics(directory: Path) -> dict:
 
 
 def _rows(directory: Path, event: str) -> List[dict]:
-    rows = [json.loads(line) for line in (directory / "log.jsonl").read_text(encoding="utf8").splitlines()]
+    rows = log_rows(directory)
     return [r for r in rows if r["event"] == event]
 
 

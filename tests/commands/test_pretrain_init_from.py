@@ -13,7 +13,7 @@ from spacy_elmo import load_bilm, save_bilm
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
 from spacy_elmo.pretrain.synthetic import sentence
 from tests.conftest import random_bilm
-from tests.pretrain.helpers import make_corpus, pretrain_args, output_of, read_hdf5, run_cli
+from tests.pretrain.helpers import log_rows, make_corpus, pretrain_args, output_of, read_hdf5, run_cli
 
 QUIET = ("--training.checkpoint_every", "0", "--training.log_every", "10")
 SENTENCES = [["the", "cat", "sees", "a", "song", "."], ["two", "happy", "dogs", "cross", "the", "river", "."], ["robots"]]
@@ -105,7 +105,7 @@ def test_init_from_starts_from_the_weights_and_then_trains_them(corpus, tiny_wei
     # Two Adam steps of lr 0.01 move each weight by at most about 0.02: the start was the file's weights,
     # not a new random biLM (whose weights would differ by about 0.5).
     assert max(float(numpy.abs(before[k] - after[k]).max()) for k in before) < 0.05
-    rows = [json.loads(line) for line in (out / "log.jsonl").read_text(encoding="utf8").splitlines()]
+    rows = log_rows(out)
     assert [r["path"] for r in rows if r["event"] == "init_from"] == [str(tiny_weights_dir)]
 
 
@@ -147,7 +147,7 @@ def test_an_earlier_runs_softmax_is_reused_for_the_tokens_of_its_vocabulary(doma
     ended = _metrics(domain_a_bilm)["dev"]["perplexity"]
     assert _metrics(tmp_path / "reused")["history"][0]["perplexity"] == pytest.approx(ended, rel=1e-5)
     assert _metrics(tmp_path / "fresh")["history"][0]["perplexity"] > 3 * ended
-    rows = [json.loads(line) for line in (tmp_path / "reused" / "log.jsonl").read_text(encoding="utf8").splitlines()]
+    rows = log_rows(tmp_path / "reused")
     n_vocab = len((domain_a_bilm / "vocab.txt").read_text(encoding="utf8").splitlines())
     assert [r["softmax_rows_reused"] for r in rows if r["event"] == "init_from"] == [n_vocab]
 

@@ -10,7 +10,7 @@ import pytest
 
 from spacy_elmo.pretrain.config import ConfigError, Settings, load_config
 from spacy_elmo.pretrain.schedule import learning_rate
-from tests.pretrain.helpers import TINY_CONFIG, make_corpus, pretrain_args, read_hdf5, run_cli
+from tests.pretrain.helpers import TINY_CONFIG, log_rows, make_corpus, pretrain_args, read_hdf5, run_cli
 
 
 def settings(**training):
@@ -53,7 +53,7 @@ def corpus(tmp_path_factory):
 
 
 def _train_rows(directory: Path) -> List[dict]:
-    rows = [json.loads(line) for line in (directory / "log.jsonl").read_text(encoding="utf8").splitlines()]
+    rows = log_rows(directory)
     return [r for r in rows if r["event"] == "train"]
 
 
