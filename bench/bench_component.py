@@ -11,6 +11,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import spacy
 import torch
@@ -42,7 +43,8 @@ def corpus(n_sentences: int, seed: int = 0):
     return [[rng.choice(vocab) for _ in range(rng.randint(5, 40))] for _ in range(n_sentences)]
 
 
-def best_of(repeats: int, fn) -> float:
+def best_of(repeats: int, fn: Callable[[], object]) -> float:
+    """The fastest of `repeats` calls, in seconds."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

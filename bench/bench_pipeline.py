@@ -13,9 +13,8 @@ the token cache is timed with every word type of the text seen: its best case.
 import argparse
 import random
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import numpy
 import spacy
@@ -27,7 +26,7 @@ from thinc.api import Config
 from spacy_elmo import BiLMOptions
 from spacy_elmo.bilm.precision import cpu_flags, unsupported_reason
 
-from bench_component import random_bilm_dir  # beside this file: python puts bench/ on the path
+from bench_component import best_of, random_bilm_dir  # beside this file: python puts bench/ on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -76,15 +75,6 @@ def build(config_file: Path, weights: Path, directory: Path, precision: str = "f
     if "elmo" in config_file.name:
         config_overrides = {"components.elmo.precision": precision, "components.elmo.token_cache_size": token_cache_size}
     return spacy.load(directory, config=config_overrides)
-
-
-def best_of(repeats: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def mean_cosine(a: numpy.ndarray, b: numpy.ndarray) -> float:
